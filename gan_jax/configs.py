@@ -1,0 +1,102 @@
+"""Defaults that experiment files start from, and the start-up checks on a config.
+
+Experiments (experiments/*.py) call `base_config()` and a model family's defaults, then set and
+comment their own choices. `validate` runs before any data is loaded or anything compiled.
+"""
+
+from __future__ import annotations
+
+import ml_collections
+
+from gan_jax import data as data_lib
+from gan_jax import losses, models, state as state_lib
+
+DTYPES = ('float32', 'bfloat16')
+
+
+def base_config() -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  c.seed = 0                        # every random number of a run derives from this
+
+  c.data = ml_collections.ConfigDict()
+  c.data.name = 'digits'            # a name from gan_jax.data.DATASETS
+
+  c.model = ml_collections.ConfigDict()
+  c.model.name = 'dcgan'            # a name from gan_jax.models.MODELS
+  c.model.z_dim = 100               # latent dimension; z ~ N(0, I)
+
+  c.loss = ml_collections.ConfigDict()
+  c.loss.name = 'non_saturating'    # a name from gan_jax.losses.OBJECTIVES
+  c.loss.gp_weight = 10.0           # WGAN-GP penalty weight (wasserstein_gp only)
+  c.loss.r1_gamma = 0.0             # R1 penalty gamma on real data, any objective; 0 = off
+  c.loss.clip = 0.01                # weight clipping bound (wasserstein only); 0 = off
+
+  c.optim = ml_collections.ConfigDict()
+  c.optim.name = 'adam'             # 'adam' | 'rmsprop' | 'sgd' (b1 is sgd's momentum)
+  c.optim.g_lr = 2e-4               # generator learning rate
+  c.optim.d_lr = 2e-4               # discriminator learning rate
+  c.optim.b1 = 0.5                  # Adam beta1 (DCGAN's 0.5)
+  c.optim.b2 = 0.999                # Adam beta2
+  c.optim.eps = 1e-8                # Adam / RMSProp epsilon
+
+  c.train = ml_collections.ConfigDict()
+  c.train.steps = 1000              # generator updates
+  c.train.batch_size = 64           # global batch, over all devices and processes
+  c.train.d_steps = 1               # discriminator updates per generator update
+  c.train.ema_decay = 0.999         # generator EMA for samples (warmed up); 0 turns EMA off
+  c.train.dtype = 'float32'         # compute dtype: 'float32' or 'bfloat16' (params stay f32)
+  c.train.log_every = 100           # steps between logged scalars and progress lines
+  c.train.sample_every = 500        # steps between sample grids / plots
+  c.train.checkpoint_every = 1000   # steps between checkpoints (one is always saved at the end)
+  c.train.keep_checkpoints = 3      # newest checkpoints kept
+  c.train.num_samples = 64          # images in each sample grid (points: 2,500 in plots)
+  return c
+
+
+def dcgan_model(c: ml_collections.ConfigDict) -> None:
+  """Adds the DCGAN architecture's fields (models/dcgan.py) to `c.model`."""
+  c.model.name = 'dcgan'
+  c.model.g_width = 64              # generator channels at the last hidden layer
+  c.model.d_width = 64              # discriminator channels at the first layer
+  c.model.g_norm = 'batch'          # 'batch' | 'layer' | 'none'
+  c.model.d_norm = 'batch'          # use 'layer' or 'none' with gradient penalties
+  c.model.subpixel = True           # exact sub-pixel form of the transposed convolutions
+
+
+def mlp_model(c: ml_collections.ConfigDict) -> None:
+  """Adds the MLP architecture's fields (models/mlp.py) to `c.model`."""
+  c.model.name = 'mlp'
+  c.model.g_hidden = (128, 128)     # generator hidden widths
+  c.model.d_hidden = (128, 128)     # discriminator hidden widths
+  c.model.g_norm = 'none'           # 'batch' | 'layer' | 'none' after generator layers
+  c.model.g_output = 'none'         # 'tanh' for images in [-1, 1], 'none' for points
+  c.model.d_activation = 'relu'     # 'relu' | 'leaky_relu' | 'maxout'
+  c.model.maxout_pieces = 5         # pieces per maxout unit
+
+
+def _choose(kind, name, valid):
+  if name not in valid:
+    raise ValueError(f'unknown {kind} {name!r}; choose one of {sorted(valid)}')
+
+
+def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
+  """Fails fast, before data or compilation, on names and numbers that cannot work."""
+  _choose('data.name', config.data.name, data_lib.DATASETS)
+  _choose('model.name', config.model.name, models.MODELS)
+  _choose('loss.name', config.loss.name, losses.OBJECTIVES)
+  _choose('optim.name', config.optim.name, state_lib.OPTIMIZERS)
+  _choose('train.dtype', config.train.dtype, DTYPES)
+  for key in ('steps', 'batch_size', 'd_steps', 'log_every', 'sample_every',
+              'checkpoint_every', 'keep_checkpoints'):
+    if config.train[key] < 1:
+      raise ValueError(f'train.{key} must be at least 1, got {config.train[key]}')
+  if not 0.0 <= config.train.ema_decay < 1.0:
+    raise ValueError(f'train.ema_decay must be in [0, 1), got {config.train.ema_decay}')
+  if config.train.batch_size % num_devices:
+    n = num_devices
+    b = config.train.batch_size
+    raise ValueError(f'train.batch_size={b} is not divisible by the {n} devices; choose a '
+                     f'multiple of {n}, e.g. {max(n, b // n * n)} or {(b // n + 1) * n}.')
+  spec = data_lib.spec(config.data)
+  # Building the modules checks shapes and model-specific fields (e.g. DCGAN image sizes).
+  models.build(config.model, spec.shape, 'float32')

@@ -1,0 +1,116 @@
+"""Layers shared by the architectures: initialisers, maxout, and the 2x up-convolution.
+
+`UpConv2x` is the DCGAN generator's transposed convolution (kernel 4, stride 2, padding 1, the
+PyTorch `ConvTranspose2d(c_in, c_out, 4, 2, 1)` layer). It keeps that layer's kernel as its
+parameter, so weights, initialisation and parameter count are unchanged, but it can compute the
+same function as a stride-1 3x3 convolution followed by depth-to-space ("sub-pixel"). On XLA:CPU
+the weight gradient of a strided transposed convolution is an order of magnitude slower than
+that of a plain convolution; the reformulation is exact, and `tests/test_layers.py` checks
+outputs and gradients against the plain layer.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import flax.linen as nn
+import numpy as np
+
+# DCGAN initialisation (Radford et al. 2015): weights N(0, 0.02), batch-norm scale N(1, 0.02).
+dcgan_kernel_init = nn.initializers.normal(stddev=0.02)
+
+
+def dcgan_scale_init(key, shape, dtype=jnp.float32):
+  return 1.0 + 0.02 * jax.random.normal(key, shape, dtype)
+
+
+# For output phase r (0 = even row, 1 = odd row) and tap t of a 3-wide window centred on the
+# input pixel, which row of the 4-tall transposed-convolution kernel contributes (-1: none).
+# Derived from out[o] = sum_i x[i] W[o + 1 - 2 i] (stride 2, padding 1):
+#   out[2m]   = x[m] W[1] + x[m-1] W[3];   out[2m+1] = x[m+1] W[0] + x[m] W[2].
+_PHASE_TAP_TO_ROW = np.array([[3, 1, -1], [-1, 2, 0]])
+
+
+def subpixel_kernel(kernel: jax.Array) -> jax.Array:
+  """Rearranges a (4, 4, c_in, c_out) transposed-conv kernel into (3, 3, c_in, 4 c_out).
+
+  Output channels are ordered (row phase, column phase, c_out), matching `depth_to_space`.
+  """
+  kh, kw, c_in, c_out = kernel.shape
+  if (kh, kw) != (4, 4):
+    raise ValueError(f'subpixel_kernel expects a 4x4 kernel, got {kh}x{kw}')
+  padded = jnp.concatenate([kernel, jnp.zeros((1, 4, c_in, c_out), kernel.dtype)], axis=0)
+  padded = jnp.concatenate([padded, jnp.zeros((5, 1, c_in, c_out), kernel.dtype)], axis=1)
+  rows = _PHASE_TAP_TO_ROW  # index -1 selects the zero row/column appended above
+  # gathered[ry, ty, rx, tx] = padded[rows[ry, ty], rows[rx, tx]]
+  gathered = padded[rows[:, :, None, None], rows[None, None, :, :]]
+  # -> (ty, tx, c_in, ry, rx, c_out) -> (3, 3, c_in, 4 c_out)
+  gathered = jnp.transpose(gathered, (1, 3, 4, 0, 2, 5))
+  return gathered.reshape(3, 3, c_in, 4 * c_out)
+
+
+def depth_to_space(x: jax.Array, block: int = 2) -> jax.Array:
+  n, h, w, c = x.shape
+  c_out = c // (block * block)
+  x = x.reshape(n, h, w, block, block, c_out)
+  x = jnp.transpose(x, (0, 1, 3, 2, 4, 5))
+  return x.reshape(n, h * block, w * block, c_out)
+
+
+def conv_transpose_4x2(x: jax.Array, kernel: jax.Array) -> jax.Array:
+  """The plain transposed convolution (kernel 4, stride 2, padding 1), PyTorch semantics."""
+  return jax.lax.conv_general_dilated(
+      x, kernel[::-1, ::-1], window_strides=(1, 1), padding=((2, 2), (2, 2)),
+      lhs_dilation=(2, 2), dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+
+
+def conv_transpose_4x2_subpixel(x: jax.Array, kernel: jax.Array) -> jax.Array:
+  """Exactly `conv_transpose_4x2`, as a stride-1 3x3 convolution plus depth-to-space."""
+  y = jax.lax.conv_general_dilated(
+      x, subpixel_kernel(kernel), window_strides=(1, 1), padding=((1, 1), (1, 1)),
+      dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+  return depth_to_space(y, 2)
+
+
+class UpConv2x(nn.Module):
+  """Doubles height and width: a 4x4 transposed convolution with stride 2 and padding 1."""
+  features: int
+  use_bias: bool = True
+  subpixel: bool = True  # the exact sub-pixel formulation (fast on CPU); False: the plain op
+  dtype: jnp.dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x):
+    kernel = self.param('kernel', dcgan_kernel_init, (4, 4, x.shape[-1], self.features))
+    x = x.astype(self.dtype)
+    kernel = kernel.astype(self.dtype)
+    op = conv_transpose_4x2_subpixel if self.subpixel else conv_transpose_4x2
+    y = op(x, kernel)
+    if self.use_bias:
+      y = y + self.param('bias', nn.initializers.zeros, (self.features,)).astype(self.dtype)
+    return y
+
+
+class Maxout(nn.Module):
+  """A dense layer with `pieces` linear pieces per unit, keeping the maximum (Goodfellow 2013)."""
+  features: int
+  pieces: int
+  dtype: jnp.dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x):
+    y = nn.Dense(self.features * self.pieces, dtype=self.dtype)(x)
+    return y.reshape(*y.shape[:-1], self.features, self.pieces).max(axis=-1)
+
+
+def norm_layer(kind: str, *, train: bool, axis_name: str | None, dtype):
+  """'batch' (statistics over the global batch through `axis_name`), 'layer' or 'none'."""
+  if kind == 'batch':
+    return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
+                        axis_name=axis_name if train else None, scale_init=dcgan_scale_init,
+                        dtype=dtype)
+  if kind == 'layer':
+    return nn.LayerNorm(dtype=dtype)
+  if kind == 'none':
+    return lambda x: x
+  raise ValueError(f"unknown normalisation {kind!r}; choose one of 'batch', 'layer', 'none'")

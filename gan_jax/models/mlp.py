@@ -1,0 +1,75 @@
+"""Multilayer-perceptron GAN (Goodfellow et al. 2014), also the PacGAN mixture architecture.
+
+The generator maps noise through ReLU layers (optionally batch-normalised) to the data shape;
+the discriminator uses ReLU, LeakyReLU or maxout units and returns one logit per example.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+from gan_jax.models import layers
+
+
+class Generator(nn.Module):
+  out_shape: tuple[int, ...]
+  hidden: Sequence[int] = (128, 128)
+  norm: str = 'none'           # 'batch' | 'layer' | 'none' after each hidden layer
+  output: str = 'none'         # 'tanh' for images in [-1, 1], 'none' for points
+  axis_name: str | None = 'batch'
+  dtype: jnp.dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, z, *, train: bool):
+    x = z.astype(self.dtype)
+    for width in self.hidden:
+      # No bias before batch norm: it would be removed by the normalisation anyway, and its
+      # near-zero gradient would only feed optimizer noise.
+      x = nn.Dense(width, use_bias=self.norm != 'batch', dtype=self.dtype)(x)
+      x = layers.norm_layer(self.norm, train=train, axis_name=self.axis_name, dtype=self.dtype)(x)
+      x = nn.relu(x)
+    size = 1
+    for d in self.out_shape:
+      size *= d
+    x = nn.Dense(size, dtype=self.dtype)(x)
+    if self.output == 'tanh':
+      x = jnp.tanh(x)
+    elif self.output != 'none':
+      raise ValueError(f"unknown output activation {self.output!r}; choose 'tanh' or 'none'")
+    return x.reshape(x.shape[0], *self.out_shape).astype(jnp.float32)
+
+
+class Discriminator(nn.Module):
+  hidden: Sequence[int] = (128, 128)
+  activation: str = 'relu'     # 'relu' | 'leaky_relu' | 'maxout'
+  maxout_pieces: int = 5
+  axis_name: str | None = 'batch'
+  dtype: jnp.dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x, *, train: bool):
+    del train  # no batch-dependent layers
+    x = x.reshape(x.shape[0], -1).astype(self.dtype)
+    for width in self.hidden:
+      if self.activation == 'maxout':
+        x = layers.Maxout(width, self.maxout_pieces, dtype=self.dtype)(x)
+      elif self.activation == 'relu':
+        x = nn.relu(nn.Dense(width, dtype=self.dtype)(x))
+      elif self.activation == 'leaky_relu':
+        x = nn.leaky_relu(nn.Dense(width, dtype=self.dtype)(x), 0.2)
+      else:
+        raise ValueError(f"unknown activation {self.activation!r}; "
+                         "choose 'relu', 'leaky_relu' or 'maxout'")
+    return nn.Dense(1, dtype=self.dtype)(x)[:, 0].astype(jnp.float32)
+
+
+def build(model_config, out_shape, dtype):
+  """Returns (generator, discriminator) for `model_config`."""
+  g = Generator(out_shape=tuple(out_shape), hidden=tuple(model_config.g_hidden),
+                norm=model_config.g_norm, output=model_config.g_output, dtype=dtype)
+  d = Discriminator(hidden=tuple(model_config.d_hidden), activation=model_config.d_activation,
+                    maxout_pieces=model_config.maxout_pieces, dtype=dtype)
+  return g, d

@@ -1,0 +1,150 @@
+"""The update step: `d_steps` discriminator updates, then one generator update.
+
+Written as a per-device program, pmap style: each device sees its share of the global batch,
+and gradients, losses and batch-norm statistics are averaged over the named mesh axis with
+explicit collectives. `parallel.shard_step` runs it over every device with `jax.shard_map`
+under `jax.jit`, donating the state.
+
+Randomness: the step key is `fold_in(state.rng, step)`; every example then gets its own key
+from its index in the global batch (device index x local batch + position). Latents therefore
+depend on the seed, the step and the device, are never reused, and do not change when the same
+global batch is split over a different number of devices.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import optax
+from jax import lax
+
+from gan_jax import penalties
+from gan_jax.losses import Objective
+
+# Purposes folded into the step key, so that no two uses share random numbers.
+_D_LATENTS, _D_EPSILON, _G_LATENTS = 0, 1, 2
+
+
+def example_keys(key: jax.Array, local_batch: int, axis_name: str) -> jax.Array:
+  """One key per example, indexed by the example's position in the global batch."""
+  first = lax.axis_index(axis_name) * local_batch
+  return jax.vmap(lambda i: jax.random.fold_in(key, i))(first + jnp.arange(local_batch))
+
+
+def _latents(key, local_batch, z_dim, axis_name):
+  keys = example_keys(key, local_batch, axis_name)
+  return jax.vmap(lambda k: jax.random.normal(k, (z_dim,)))(keys)
+
+
+def _probabilities(objective: Objective, real_logits, fake_logits):
+  if not objective.probabilistic:
+    return {}
+  return {'d_real_prob': jnp.mean(jax.nn.sigmoid(real_logits)),
+          'd_fake_prob': jnp.mean(jax.nn.sigmoid(fake_logits))}
+
+
+def d_step(d_state, g_state, real, key, *, generator, discriminator, objective: Objective,
+           z_dim: int, gp_weight: float, r1_gamma: float, clip: float, axis_name: str):
+  """One discriminator update on one real minibatch. Returns (d_state, metrics)."""
+  local_batch = real.shape[0]
+  z = _latents(jax.random.fold_in(key, _D_LATENTS), local_batch, z_dim, axis_name)
+  fake, _ = generator.apply({'params': g_state.params, 'batch_stats': g_state.batch_stats},
+                            z, train=True, mutable=['batch_stats'])
+  fake = lax.stop_gradient(fake)
+
+  def loss_fn(params):
+    def d_apply(x, stats):
+      return discriminator.apply({'params': params, 'batch_stats': stats}, x, train=True,
+                                 mutable=['batch_stats'])
+    real_logits, updates = d_apply(real, d_state.batch_stats)
+    fake_logits, updates = d_apply(fake, updates['batch_stats'])
+    loss, scalars = objective.d_loss(real_logits=real_logits, fake_logits=fake_logits)
+    # Penalties see D with the statistics of this update and leave them unchanged.
+    d_fn = lambda x: d_apply(x, updates['batch_stats'])[0]
+    if objective.gradient_penalty:
+      eps_keys = example_keys(jax.random.fold_in(key, _D_EPSILON), local_batch, axis_name)
+      epsilon = jax.vmap(jax.random.uniform)(eps_keys)
+      gp = penalties.gradient_penalty(d_fn, real=real, fake=fake, epsilon=epsilon)
+      loss = loss + gp_weight * gp
+      scalars = {**scalars, 'gradient_penalty': gp}
+    if r1_gamma > 0:
+      r1 = penalties.r1_penalty(d_fn, real=real)
+      loss = loss + 0.5 * r1_gamma * r1
+      scalars = {**scalars, 'r1_penalty': r1}
+    scalars = {**scalars, 'd_real_logit': jnp.mean(real_logits),
+               'd_fake_logit': jnp.mean(fake_logits),
+               **_probabilities(objective, real_logits, fake_logits)}
+    return loss, (updates['batch_stats'], scalars)
+
+  (loss, (batch_stats, scalars)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+      d_state.params)
+  grads = lax.pmean(grads, axis_name)
+  d_state = d_state.apply_gradients(grads=grads, batch_stats=batch_stats)
+  if objective.weight_clipping and clip > 0:
+    d_state = d_state.replace(params=jax.tree.map(lambda p: jnp.clip(p, -clip, clip),
+                                                  d_state.params))
+  metrics = {'d_loss': loss, 'd_grad_norm': optax.global_norm(grads), **scalars}
+  return d_state, lax.pmean(metrics, axis_name)
+
+
+def g_step(g_state, d_state, key, *, local_batch: int, generator, discriminator,
+           objective: Objective, z_dim: int, axis_name: str):
+  """One generator update against the current discriminator. Returns (g_state, metrics)."""
+  z = _latents(jax.random.fold_in(key, _G_LATENTS), local_batch, z_dim, axis_name)
+
+  def loss_fn(params):
+    fake, updates = generator.apply({'params': params, 'batch_stats': g_state.batch_stats},
+                                    z, train=True, mutable=['batch_stats'])
+    # D's statistics are not updated by the generator's step.
+    fake_logits, _ = discriminator.apply(
+        {'params': d_state.params, 'batch_stats': d_state.batch_stats}, fake, train=True,
+        mutable=['batch_stats'])
+    loss, scalars = objective.g_loss(fake_logits=fake_logits)
+    return loss, (updates['batch_stats'], scalars)
+
+  (loss, (batch_stats, scalars)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+      g_state.params)
+  grads = lax.pmean(grads, axis_name)
+  g_state = g_state.apply_gradients(grads=grads, batch_stats=batch_stats)
+  metrics = {'g_loss': loss, 'g_grad_norm': optax.global_norm(grads), **scalars}
+  return g_state, lax.pmean(metrics, axis_name)
+
+
+def train_step(state, real_batches, *, generator, discriminator, objective: Objective,
+               z_dim: int, ema_decay: float, gp_weight: float = 10.0, r1_gamma: float = 0.0,
+               clip: float = 0.0, axis_name: str = 'batch'):
+  """`real_batches` is this device's (d_steps, local_batch, ...) share. Returns (state, metrics).
+
+  Metrics are averaged over devices and, for the discriminator, over its `d_steps` updates.
+  """
+  num_d_steps, local_batch = real_batches.shape[:2]
+  step_key = jax.random.fold_in(state.rng, state.step)
+  d_keys = jax.random.split(jax.random.fold_in(step_key, 0), num_d_steps)
+
+  def one_d_step(d_state, inputs):
+    real, key = inputs
+    return d_step(d_state, state.g, real, key, generator=generator, discriminator=discriminator,
+                  objective=objective, z_dim=z_dim, gp_weight=gp_weight, r1_gamma=r1_gamma,
+                  clip=clip, axis_name=axis_name)
+
+  # A Python loop, not lax.scan: on XLA:CPU the same step inside a scan (even one with
+  # unroll=True) ran 14x slower (docs/PERFORMANCE.md). d_steps is small, so unrolling it costs
+  # little compile time.
+  d_state, d_metrics = state.d, []
+  for i in range(num_d_steps):
+    d_state, m = one_d_step(d_state, (real_batches[i], d_keys[i]))
+    d_metrics.append(m)
+  d_metrics = jax.tree.map(lambda *values: jnp.stack(values), *d_metrics)
+  g_state, g_metrics = g_step(state.g, d_state, jax.random.fold_in(step_key, 1),
+                              local_batch=local_batch, generator=generator,
+                              discriminator=discriminator, objective=objective, z_dim=z_dim,
+                              axis_name=axis_name)
+  # The EMA warms up: early on it averages over the steps taken so far, not over the
+  # random initialisation (the decay is min(ema_decay, (1 + t) / (10 + t)) at step t).
+  t = state.step.astype(jnp.float32)
+  decay = jnp.minimum(ema_decay, (1.0 + t) / (10.0 + t))
+  ema_params = jax.tree.map(lambda e, p: decay * e + (1.0 - decay) * p,
+                            state.ema_params, g_state.params)
+  metrics = {**jax.tree.map(jnp.mean, d_metrics), **g_metrics}
+  new_state = state.replace(step=state.step + 1, g=g_state, d=d_state, ema_params=ema_params)
+  return new_state, metrics

@@ -1,0 +1,273 @@
+"""The training loop: build, restore or initialise, step, log, sample, checkpoint.
+
+`train_and_evaluate(config, workdir)` is the whole of a run. Running it again on the same
+workdir resumes from the latest checkpoint (model, optimizers, EMA, step, RNG and data position),
+and a finished run says so and returns. Metrics stay on the device between log steps; before
+every log line and every checkpoint they are fetched and checked, so a non-finite loss stops the
+run naming its step and is never saved.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import os
+import signal
+import time
+
+from absl import logging
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from gan_jax import checkpointing, configs, losses, models, parallel, plots, sampling, steps
+from gan_jax import state as state_lib
+from gan_jax import writers
+from gan_jax import data as data_lib
+from gan_jax.data import pipeline
+
+
+class NonFiniteLossError(FloatingPointError):
+  pass
+
+
+class StopRequest:
+  """Set by SIGTERM or the first Ctrl-C; the loop then saves a checkpoint and returns."""
+
+  def __init__(self):
+    self.signum = None
+
+  def __call__(self, signum, frame):
+    if self.signum == signal.SIGINT and signum == signal.SIGINT:
+      raise KeyboardInterrupt  # a second Ctrl-C: stop at once
+    self.signum = signum
+    logging.warning('Received %s: stopping after this step and saving a checkpoint.',
+                    signal.Signals(signum).name)
+
+
+@contextlib.contextmanager
+def _stop_on_signals(request: StopRequest):
+  import threading
+  if threading.current_thread() is not threading.main_thread():
+    yield  # signal handlers can only be set from the main thread
+    return
+  previous = {s: signal.signal(s, request) for s in (signal.SIGTERM, signal.SIGINT)}
+  try:
+    yield
+  finally:
+    for s, handler in previous.items():
+      signal.signal(s, handler)
+
+
+def build(config):
+  """(data spec, generator, discriminator, objective) for a validated config."""
+  spec = data_lib.spec(config.data)
+  dtype = jnp.bfloat16 if config.train.dtype == 'bfloat16' else jnp.float32
+  generator, discriminator = models.build(config.model, spec.shape, dtype)
+  return spec, generator, discriminator, losses.get(config.loss.name)
+
+
+def abstract_state(config, generator, discriminator, spec, mesh):
+  """Shapes, dtypes and shardings of the state, for restoring; and the jitted initialiser."""
+  init = jax.jit(functools.partial(state_lib.create_state, config, generator, discriminator,
+                                   spec.shape), out_shardings=parallel.replicated(mesh))
+  shapes = jax.eval_shape(init, jax.random.PRNGKey(0))
+  template = jax.tree.map(
+      lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=parallel.replicated(mesh)),
+      shapes)
+  return template, init
+
+
+class _Metrics:
+  """Per-step metrics kept on the device until a log step or a checkpoint needs them."""
+
+  def __init__(self):
+    self.on_device = []   # (step, metrics) not yet fetched
+    self.fetched = []     # (step, host metrics) since the last log line
+
+  def add(self, step, metrics):
+    self.on_device.append((step, metrics))
+
+  def fetch(self):
+    """Fetches pending metrics; raises NonFiniteLossError at the first non-finite loss."""
+    if not self.on_device:
+      return
+    values = jax.device_get([m for _, m in self.on_device])
+    for (step, _), m in zip(self.on_device, values):
+      bad = {k: float(m[k]) for k in ('d_loss', 'g_loss') if not np.isfinite(m[k])}
+      if bad:
+        self.on_device = []
+        raise NonFiniteLossError(f'non-finite loss at step {step}: {bad}')
+      self.fetched.append((step, m))
+    self.on_device = []
+
+  def take_means(self):
+    if not self.fetched:
+      return {}
+    keys = self.fetched[-1][1].keys()
+    means = {k: float(np.mean([m[k] for _, m in self.fetched])) for k in keys}
+    self.fetched = []
+    return means
+
+
+def _format_duration(seconds: float) -> str:
+  seconds = int(max(seconds, 0))
+  h, rem = divmod(seconds, 3600)
+  m, s = divmod(rem, 60)
+  return f'{h}h{m:02d}m{s:02d}s' if h else f'{m}m{s:02d}s'
+
+
+def _progress_line(step, total, scalars, steps_per_sec):
+  parts = [f'step {step}/{total}', f"d_loss {scalars.get('d_loss', np.nan):.4f}",
+           f"g_loss {scalars.get('g_loss', np.nan):.4f}"]
+  if 'd_real_prob' in scalars:
+    parts.append(f"D(x) {scalars['d_real_prob']:.3f} D(G(z)) {scalars['d_fake_prob']:.3f}")
+  parts.append(f'{steps_per_sec:.2f} steps/s')
+  if steps_per_sec > 0:
+    parts.append(f'{_format_duration((total - step) / steps_per_sec)} left')
+  return ' | '.join(parts)
+
+
+def _write_config(config, workdir):
+  path = os.path.join(workdir, 'config.json')
+  tmp = path + '.tmp'
+  with open(tmp, 'w', encoding='utf-8') as f:
+    f.write(config.to_json_best_effort(indent=2, sort_keys=True))
+  os.replace(tmp, path)
+
+
+def train_and_evaluate(config, workdir: str, *, devices=None):
+  """Trains `config` in `workdir` (resuming if it holds checkpoints); returns the final state.
+
+  `devices` (default: all) builds the mesh; tests use it to compare device counts.
+  """
+  # ---- Config and mesh: every check before anything is loaded or compiled. ----
+  mesh = parallel.make_mesh(devices)
+  configs.validate(config, mesh.size)
+  is_main = jax.process_index() == 0
+  total_steps = config.train.steps
+  spec, generator, discriminator, objective = build(config)
+
+  # ---- Input: a deterministic stream of global batches, each process reading its share. ----
+  examples, _ = data_lib.load(config.data, config.seed)
+  batches = pipeline.Batches(examples, global_batch=config.train.batch_size, seed=config.seed,
+                             process_index=jax.process_index(),
+                             process_count=jax.process_count())
+  workdir = os.path.abspath(workdir)
+  os.makedirs(workdir, exist_ok=True)
+
+  # ---- Checkpoints: a finished run says so and returns. ----
+  ckpt = checkpointing.Checkpointer(workdir, keep=config.train.keep_checkpoints)
+  latest = ckpt.latest_step()
+  template, init_state = abstract_state(config, generator, discriminator, spec, mesh)
+  if latest is not None and latest >= total_steps:
+    logging.info('%s already finished: checkpoint at step %d >= train.steps=%d. Nothing to do; '
+                 'raise --config.train.steps to train further.', workdir, latest, total_steps)
+    state, _ = ckpt.restore(template, latest)
+    ckpt.close()
+    return state
+
+  # ---- State: restore the latest checkpoint or initialise. ----
+  root_key = jax.random.PRNGKey(config.seed)
+  if latest is not None:
+    state, data_state = ckpt.restore(template, latest)
+    batches.set_state(data_state)
+    logging.info('Resumed from the checkpoint of step %d in %s.', latest, ckpt.directory)
+  else:
+    state = init_state(root_key)
+  if is_main:
+    _write_config(config, workdir)
+    logging.info('Generator: %d parameters; discriminator: %d parameters; %d device(s).',
+                 state_lib.count_params(state.g.params), state_lib.count_params(state.d.params),
+                 mesh.size)
+
+  # ---- The update step, sharded over the mesh. ----
+  step_fn = parallel.shard_step(functools.partial(
+      steps.train_step, generator=generator, discriminator=discriminator, objective=objective,
+      z_dim=config.model.z_dim, ema_decay=config.train.ema_decay,
+      gp_weight=config.loss.gp_weight, r1_gamma=config.loss.r1_gamma, clip=config.loss.clip,
+      axis_name=parallel.AXIS), mesh)
+
+  # ---- Samples from a fixed latent batch, comparable across steps. ----
+  generate = sampling.make_generate(generator)
+  discriminate = sampling.make_discriminate(discriminator)
+  num_samples = config.train.num_samples if spec.kind == 'image' else sampling.NUM_POINTS
+  fixed_z = sampling.latents(config.seed, num_samples, config.model.z_dim)
+  writer = writers.create(workdir)
+
+  def save_samples(step):
+    if not is_main:
+      return
+    samples = np.asarray(generate(state.ema_params, state.g.batch_stats, fixed_z))
+    path = os.path.join(workdir, 'samples', f'step_{step}.png')
+    d_curve = None
+    if spec.shape == (1,):
+      d_curve = sampling.d_curve_1d(config, objective, discriminate, state.d.params,
+                                    state.d.batch_stats)
+    sampling.save_picture(config, spec, samples, path, title=f'step {step}', d_curve=d_curve)
+    writer.image(step, 'samples', sampling.read_png(path))
+
+  metrics = _Metrics()
+
+  def save_checkpoint(step):
+    nonlocal saved_step
+    metrics.fetch()  # raises before a non-finite state can be saved
+    ckpt.save(step, state, batches.get_state())
+    saved_step = step
+
+  # ---- The loop. ----
+  step = int(jax.device_get(state.step))
+  first_step = step
+  stop = StopRequest()
+  log_time, log_step = None, step
+  saved_step = latest
+  loop_start = time.time()
+  try:
+    with _stop_on_signals(stop):
+      while step < total_steps and stop.signum is None:
+        real = parallel.global_batch_array(batches.next(config.train.d_steps), mesh)
+        state, step_metrics = step_fn(state, real)
+        step += 1
+        metrics.add(step, step_metrics)
+        if step == first_step + 1:  # the first call compiles; time the rest from here
+          jax.block_until_ready(state)
+          log_time, log_step = time.time(), step
+          logging.info('Compiled and ran the first step in %.1f s.', log_time - loop_start)
+        if step % config.train.log_every == 0 or step == total_steps:
+          metrics.fetch()
+          now = time.time()
+          rate = (step - log_step) / max(now - log_time, 1e-9) if step > log_step else 0.0
+          scalars = metrics.take_means()
+          scalars['steps_per_sec'] = rate
+          scalars['images_per_sec'] = rate * config.train.batch_size * config.train.d_steps
+          writer.scalars(step, scalars)
+          if is_main:
+            logging.info(_progress_line(step, total_steps, scalars, rate))
+          log_time, log_step = now, step
+        if step % config.train.sample_every == 0 or step == total_steps:
+          save_samples(step)
+        if step % config.train.checkpoint_every == 0 or step == total_steps:
+          save_checkpoint(step)
+      if stop.signum is not None:
+        if saved_step != step:
+          save_checkpoint(step)
+        logging.warning('Stopped by %s at step %d; checkpoint saved in %s.',
+                        signal.Signals(stop.signum).name, step, ckpt.directory)
+  except NonFiniteLossError as e:
+    last = ckpt.latest_step()
+    raise NonFiniteLossError(
+        f'{e}. Training stopped; the last good checkpoint is step {last} in {ckpt.directory} '
+        '(nothing later was saved). Lower the learning rates, try another objective or '
+        "train.dtype='float32'.") from None
+  finally:
+    ckpt.close()  # waits for any asynchronous save: what was started is completed
+    writer.flush()
+    if is_main and step == total_steps:
+      records = writers.read_jsonl(os.path.join(workdir, 'metrics.jsonl'))
+      if records:
+        plots.plot_losses(records, os.path.join(workdir, 'losses.png'))
+    writer.close()
+  if stop.signum is not None:
+    raise SystemExit(128 + stop.signum)
+  return state

@@ -1,0 +1,33 @@
+"""Test set-up: 8 fake CPU devices, set before jax is imported anywhere."""
+
+import os
+
+os.environ['XLA_FLAGS'] = (os.environ.get('XLA_FLAGS', '') +
+                           ' --xla_force_host_platform_device_count=8').strip()
+os.environ.setdefault('JAX_PLATFORMS', 'cpu')
+# Many tests compile the same small programs (each run builds its step anew): share them
+# through JAX's persistent compilation cache, in subprocesses too.
+os.environ.setdefault('JAX_COMPILATION_CACHE_DIR', os.path.join(
+    os.environ.get('TMPDIR', '/tmp'), f'gan_jax_test_jax_cache_{os.getuid()}'))
+os.environ.setdefault('JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS', '0.2')
+
+import pathlib  # noqa: E402
+
+import pytest  # noqa: E402
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+EXPERIMENTS = REPO / 'experiments'
+
+
+def load_experiment(name: str, arg: str | None = 'smoke'):
+  """`get_config(arg)` of experiments/<name>.py, unlocked for tests to override."""
+  import importlib.util
+  spec = importlib.util.spec_from_file_location(f'experiment_{name}', EXPERIMENTS / f'{name}.py')
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config(arg)
+
+
+@pytest.fixture
+def experiment():
+  return load_experiment

@@ -1,0 +1,90 @@
+"""Experiment files, registries and start-up errors (all before any data or compilation)."""
+
+import os
+import pathlib
+import time
+
+import jax
+import pytest
+
+from conftest import EXPERIMENTS, load_experiment
+from gan_jax import configs, train
+
+EXPERIMENT_NAMES = sorted(p.stem for p in EXPERIMENTS.glob('*.py'))
+COMMON_KEYS = ['seed', 'data.name', 'model.name', 'loss.name', 'train.steps', 'train.batch_size',
+               'train.d_steps', 'optim.g_lr', 'optim.d_lr', 'optim.b1', 'optim.b2',
+               'train.ema_decay', 'train.log_every', 'train.sample_every',
+               'train.checkpoint_every', 'train.keep_checkpoints', 'train.dtype']
+
+
+def _get(config, dotted):
+  for part in dotted.split('.'):
+    config = config[part]
+  return config
+
+
+@pytest.mark.parametrize('name', EXPERIMENT_NAMES)
+@pytest.mark.parametrize('arg', [None, 'smoke'])
+def test_every_experiment_has_the_common_keys_and_validates(name, arg):
+  config = load_experiment(name, arg)
+  for key in COMMON_KEYS:
+    _get(config, key)  # raises if missing
+  if config.data.name != 'celeb_a':
+    configs.validate(config, num_devices=8 if arg == 'smoke' else 1)
+
+
+@pytest.mark.parametrize('name', EXPERIMENT_NAMES)
+def test_every_experiment_documents_its_command(name):
+  text = (EXPERIMENTS / f'{name}.py').read_text()
+  assert f'--config=experiments/{name}.py' in text
+
+
+def test_smoke_variant_is_small():
+  for name in EXPERIMENT_NAMES:
+    full, smoke = load_experiment(name, None), load_experiment(name, 'smoke')
+    assert smoke.train.steps <= 10 < full.train.steps
+
+
+def test_unknown_config_argument():
+  with pytest.raises(ValueError, match='smoke'):
+    load_experiment('dcgan_digits', 'tiny')
+
+
+@pytest.mark.parametrize('key,value,expected', [
+    ('data.name', 'imagenet', r"unknown data.name 'imagenet'.*'digits'"),
+    ('model.name', 'resnet', r"unknown model.name 'resnet'.*'dcgan', 'mlp'"),
+    ('loss.name', 'vanilla', r"unknown loss.name 'vanilla'.*'hinge'"),
+    ('optim.name', 'lamb', r"unknown optim.name 'lamb'.*'adam'"),
+    ('train.dtype', 'float16', r"unknown train.dtype 'float16'.*'bfloat16'"),
+])
+def test_unknown_names_fail_listing_choices(key, value, expected, tmp_path):
+  config = load_experiment('dcgan_digits')
+  section, field = key.split('.')
+  config[section][field] = value
+  with pytest.raises(ValueError, match=expected):
+    train.train_and_evaluate(config, str(tmp_path / 'run'))
+  assert not (tmp_path / 'run' / 'checkpoints').exists()
+
+
+def test_batch_not_divisible_by_devices_fails_before_compiling(tmp_path):
+  config = load_experiment('dcgan_digits')
+  config.train.batch_size = 12  # 8 devices in tests
+  start = time.time()
+  with pytest.raises(ValueError, match=r'batch_size=12 is not divisible by the 8 devices.*8 or 16'):
+    train.train_and_evaluate(config, str(tmp_path / 'run'))
+  assert time.time() - start < 5.0
+  assert not (tmp_path / 'run').exists()
+
+
+def test_impossible_image_size_fails_at_start(tmp_path):
+  config = load_experiment('dcgan_digits')
+  config.data.image_size = 48
+  with pytest.raises(ValueError, match='32, 64, 128'):
+    train.train_and_evaluate(config, str(tmp_path / 'run'))
+
+
+def test_celeba_says_what_to_do_until_tfds_lands(tmp_path):
+  config = load_experiment('dcgan_celeba', None)
+  config.train.batch_size = 64
+  with pytest.raises(ValueError, match='synthetic'):
+    train.train_and_evaluate(config, str(tmp_path / 'run'))

@@ -1,0 +1,78 @@
+"""The sub-pixel up-convolution is the plain transposed convolution, outputs and gradients."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from gan_jax.models import layers
+
+
+def _reference_conv_transpose(x, kernel):
+  """out[o] = sum_i x[i] W[o + 1 - 2 i] per spatial axis (PyTorch ConvTranspose2d(4, 2, 1)),
+  written as loops over numpy arrays, independent of the XLA formulations."""
+  n, h, w, _ = x.shape
+  out = np.zeros((n, 2 * h, 2 * w, kernel.shape[-1]))
+  for i in range(h):
+    for j in range(w):
+      for kh in range(4):
+        for kw in range(4):
+          oh, ow = 2 * i - 1 + kh, 2 * j - 1 + kw
+          if 0 <= oh < 2 * h and 0 <= ow < 2 * w:
+            out[:, oh, ow] += x[:, i, j] @ kernel[kh, kw]
+  return out
+
+
+def test_plain_transposed_conv_matches_definition():
+  x = np.random.default_rng(0).normal(size=(2, 3, 4, 3))
+  k = np.random.default_rng(1).normal(size=(4, 4, 3, 5))
+  got = layers.conv_transpose_4x2(jnp.asarray(x, jnp.float32), jnp.asarray(k, jnp.float32))
+  np.testing.assert_allclose(got, _reference_conv_transpose(x, k), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize('shape,c_out', [((2, 4, 4, 3), 5), ((1, 5, 3, 1), 2), ((3, 2, 2, 8), 1)])
+def test_subpixel_matches_plain_outputs_and_gradients(shape, c_out):
+  x = jax.random.normal(jax.random.PRNGKey(0), shape)
+  k = jax.random.normal(jax.random.PRNGKey(1), (4, 4, shape[-1], c_out))
+  cotangent = jax.random.normal(jax.random.PRNGKey(2), (shape[0], 2 * shape[1], 2 * shape[2], c_out))
+  plain = layers.conv_transpose_4x2(x, k)
+  fast = layers.conv_transpose_4x2_subpixel(x, k)
+  assert fast.shape == plain.shape == cotangent.shape
+  np.testing.assert_allclose(fast, plain, rtol=1e-5, atol=1e-5)
+
+  def grads(fn):
+    return jax.grad(lambda x, k: jnp.sum(fn(x, k) * cotangent), argnums=(0, 1))(x, k)
+
+  (gx_plain, gk_plain), (gx_fast, gk_fast) = grads(layers.conv_transpose_4x2), grads(
+      layers.conv_transpose_4x2_subpixel)
+  np.testing.assert_allclose(gx_fast, gx_plain, rtol=1e-4, atol=1e-4)
+  np.testing.assert_allclose(gk_fast, gk_plain, rtol=1e-4, atol=1e-4)
+
+
+def test_upconv_module_is_the_same_function_either_way():
+  x = jax.random.normal(jax.random.PRNGKey(0), (2, 4, 4, 6))
+  fast, plain = layers.UpConv2x(3, subpixel=True), layers.UpConv2x(3, subpixel=False)
+  params = fast.init(jax.random.PRNGKey(3), x)
+  assert params['params']['kernel'].shape == (4, 4, 6, 3)
+  np.testing.assert_allclose(fast.apply(params, x), plain.apply(params, x), rtol=1e-5, atol=1e-5)
+
+
+def test_depth_to_space_places_phases():
+  # Channel (ry, rx) of input pixel (i, j) lands at output pixel (2i + ry, 2j + rx).
+  x = jnp.arange(2 * 3 * 4, dtype=jnp.float32).reshape(1, 2, 3, 4)
+  y = layers.depth_to_space(x)
+  assert y.shape == (1, 4, 6, 1)
+  for i in range(2):
+    for j in range(3):
+      for ry in range(2):
+        for rx in range(2):
+          assert y[0, 2 * i + ry, 2 * j + rx, 0] == x[0, i, j, 2 * ry + rx]
+
+
+def test_maxout_takes_the_max_of_pieces():
+  m = layers.Maxout(features=2, pieces=3)
+  x = jnp.ones((1, 4))
+  params = m.init(jax.random.PRNGKey(0), x)
+  dense = params['params']['Dense_0']
+  pieces = (x @ dense['kernel'] + dense['bias']).reshape(1, 2, 3)
+  np.testing.assert_allclose(m.apply(params, x), pieces.max(-1), rtol=1e-6)

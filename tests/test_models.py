@@ -1,0 +1,105 @@
+"""Architectures: output shapes, parameter counts worked out by hand, the registry's errors."""
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import pytest
+
+from gan_jax import configs, models, state as state_lib
+
+
+def _dcgan_config(width=8, z_dim=16):
+  c = configs.base_config()
+  configs.dcgan_model(c)
+  c.model.g_width = width
+  c.model.d_width = width
+  c.model.z_dim = z_dim
+  return c
+
+
+def _dcgan_param_counts(size, channels, width, z_dim):
+  """Generator and discriminator parameter counts, layer by layer (batch norm in both)."""
+  n = int(np.log2(size // 4))
+  widths = [width * 2 ** (n - 1 - i) for i in range(n)]     # G: top ... width
+  g = z_dim * 16 * widths[0] + 2 * widths[0]                 # dense (no bias) + BN
+  for c_in, c_out in zip(widths[:-1], widths[1:]):
+    g += 16 * c_in * c_out + 2 * c_out                       # up-conv (no bias) + BN
+  g += 16 * widths[-1] * channels + channels                 # last up-conv with bias
+  d_widths = [width * 2 ** i for i in range(n)]
+  d = 16 * channels * d_widths[0] + d_widths[0]              # first conv with bias, no BN
+  for c_in, c_out in zip(d_widths[:-1], d_widths[1:]):
+    d += 16 * c_in * c_out + 2 * c_out
+  d += 16 * d_widths[-1] + 1                                 # 4x4xC -> one logit
+  return g, d
+
+
+@pytest.mark.parametrize('size', [32, 64, 128])
+@pytest.mark.parametrize('channels', [1, 3])
+def test_dcgan_shapes_and_parameter_counts(size, channels):
+  c = _dcgan_config()
+  g, d = models.build(c.model, (size, size, channels), jnp.float32)
+  z = jnp.ones((2, 16))
+  g_vars = g.init(jax.random.PRNGKey(0), z, train=False)
+  images = g.apply(g_vars, z, train=False)
+  assert images.shape == (2, size, size, channels)
+  assert float(jnp.abs(images).max()) <= 1.0  # tanh output
+  d_vars = d.init(jax.random.PRNGKey(1), images, train=False)
+  assert d.apply(d_vars, images, train=False).shape == (2,)
+  expected_g, expected_d = _dcgan_param_counts(size, channels, 8, 16)
+  assert state_lib.count_params(g_vars['params']) == expected_g
+  assert state_lib.count_params(d_vars['params']) == expected_d
+
+
+def test_dcgan_64_is_the_paper_network():
+  # 100-d z, 512-256-128-64 generator channels, 64-128-256-512 discriminator channels.
+  c = _dcgan_config(width=64, z_dim=100)
+  g, d = models.build(c.model, (64, 64, 3), jnp.float32)
+  g_vars = g.init(jax.random.PRNGKey(0), jnp.ones((1, 100)), train=False)
+  kernels = [v['kernel'].shape for k, v in sorted(g_vars['params'].items()) if 'kernel' in v]
+  assert (4, 4, 512, 256) in kernels and (4, 4, 64, 3) in kernels
+  assert state_lib.count_params(g_vars['params']) == _dcgan_param_counts(64, 3, 64, 100)[0]
+
+
+def test_dcgan_rejects_unsupported_sizes():
+  c = _dcgan_config()
+  with pytest.raises(ValueError, match='32, 64, 128'):
+    models.build(c.model, (48, 48, 3), jnp.float32)
+
+
+def test_batch_norm_uses_batch_statistics_in_training():
+  c = _dcgan_config()
+  g, _ = models.build(c.model, (32, 32, 1), jnp.float32)
+  g = g.clone(axis_name=None)  # no mesh axis outside shard_map
+  z = jax.random.normal(jax.random.PRNGKey(0), (8, 16))
+  variables = g.init(jax.random.PRNGKey(1), z, train=False)
+  _, updates = g.apply(variables, z, train=True, mutable=['batch_stats'])
+  before = jax.tree.leaves(variables['batch_stats'])
+  after = jax.tree.leaves(updates['batch_stats'])
+  assert any(not np.allclose(a, b) for a, b in zip(before, after))
+
+
+def test_mlp_shapes_and_maxout_parameter_count():
+  c = configs.base_config()
+  configs.mlp_model(c)
+  c.model.z_dim = 2
+  c.model.g_hidden = (10, 10)
+  c.model.d_hidden = (6,)
+  c.model.d_activation = 'maxout'
+  c.model.maxout_pieces = 5
+  g, d = models.build(c.model, (2,), jnp.float32)
+  z = jnp.ones((3, 2))
+  g_vars = g.init(jax.random.PRNGKey(0), z, train=False)
+  assert g.apply(g_vars, z, train=False).shape == (3, 2)
+  # G: 2*10+10, 10*10+10, 10*2+2
+  assert state_lib.count_params(g_vars['params']) == 30 + 110 + 22
+  d_vars = d.init(jax.random.PRNGKey(1), jnp.ones((3, 2)), train=False)
+  # D: maxout 2 -> 6 units x 5 pieces: 2*30+30; out: 6+1
+  assert state_lib.count_params(d_vars['params']) == 90 + 7
+  assert d.apply(d_vars, jnp.ones((3, 2)), train=False).shape == (3,)
+
+
+def test_unknown_model_lists_choices():
+  c = ml_collections.ConfigDict({'name': 'resnet'})
+  with pytest.raises(ValueError, match=r"unknown model.name 'resnet'.*\['dcgan', 'mlp'\]"):
+    models.build(c, (32, 32, 3), jnp.float32)

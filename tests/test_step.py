@@ -1,0 +1,136 @@
+"""The sharded update step: the same global batch gives the same result on 1 and 8 devices,
+and its random numbers are fresh for every example, step and purpose."""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax.sharding import PartitionSpec as P
+
+from conftest import load_experiment
+from gan_jax import parallel, steps, train
+
+
+def _run(config, devices, num_steps=3, seed=0):
+  spec, g, d, objective = train.build(config)
+  mesh = parallel.make_mesh(devices)
+  _, init = train.abstract_state(config, g, d, spec, mesh)
+  state = init(jax.random.PRNGKey(config.seed))
+  step = parallel.shard_step(functools.partial(
+      steps.train_step, generator=g, discriminator=d, objective=objective,
+      z_dim=config.model.z_dim, ema_decay=config.train.ema_decay,
+      gp_weight=config.loss.gp_weight, r1_gamma=config.loss.r1_gamma, clip=config.loss.clip),
+      mesh)
+  rng = np.random.default_rng(seed)
+  history = []
+  for _ in range(num_steps):
+    local = rng.uniform(-1, 1, (config.train.d_steps, config.train.batch_size, *spec.shape))
+    state, metrics = step(state, parallel.global_batch_array(local.astype(np.float32), mesh))
+    history.append(jax.device_get(metrics))
+  return jax.device_get(state), history
+
+
+def _assert_trees_close(a, b, rtol, atol):
+  paths_a = jax.tree_util.tree_leaves_with_path(a)
+  paths_b = jax.tree_util.tree_leaves_with_path(b)
+  assert [p for p, _ in paths_a] == [p for p, _ in paths_b]
+  for (path, x), (_, y) in zip(paths_a, paths_b):
+    np.testing.assert_allclose(np.asarray(x, np.float64), np.asarray(y, np.float64),
+                               rtol=rtol, atol=atol, err_msg=jax.tree_util.keystr(path))
+
+
+CASES = {
+    # DCGAN with batch norm in G and D: statistics must be taken over the global batch.
+    'dcgan_batchnorm': dict(experiment='dcgan_digits', loss='non_saturating', d_steps=1),
+    # Two D updates per G update, gradient penalty and R1 (per-example epsilons).
+    'mlp_wgan_gp_r1': dict(experiment='gan_ring', loss='wasserstein_gp', d_steps=2, r1=1.0),
+}
+
+
+@pytest.mark.parametrize('case', sorted(CASES))
+def test_one_device_equals_eight(case):
+  opts = CASES[case]
+  config = load_experiment(opts['experiment'])
+  config.loss.name = opts['loss']
+  config.loss.r1_gamma = opts.get('r1', 0.0)
+  config.train.d_steps = opts['d_steps']
+  config.train.batch_size = 32
+  state_1, metrics_1 = _run(config, jax.devices()[:1])
+  state_8, metrics_8 = _run(config, jax.devices()[:8])
+  assert int(state_1.step) == int(state_8.step) == 3
+  for m1, m8 in zip(metrics_1, metrics_8):
+    assert m1.keys() == m8.keys()
+    for key in m1:
+      np.testing.assert_allclose(m1[key], m8[key], rtol=2e-4, atol=1e-5, err_msg=key)
+  _assert_trees_close(state_1.g.params, state_8.g.params, rtol=1e-3, atol=1e-5)
+  _assert_trees_close(state_1.d.params, state_8.d.params, rtol=1e-3, atol=1e-5)
+  _assert_trees_close(state_1.g.batch_stats, state_8.g.batch_stats, rtol=1e-3, atol=1e-5)
+  _assert_trees_close(state_1.d.batch_stats, state_8.d.batch_stats, rtol=1e-3, atol=1e-5)
+  _assert_trees_close(state_1.ema_params, state_8.ema_params, rtol=1e-3, atol=1e-5)
+  # ...and training did move the parameters (the comparison is not between two initial states).
+  _, init = train.abstract_state(config, *train.build(config)[1:3], train.build(config)[0],
+                                 parallel.make_mesh(jax.devices()[:1]))
+  initial = jax.device_get(init(jax.random.PRNGKey(config.seed)))
+  moved = jax.tree.map(lambda a, b: float(np.abs(a - b).max()), initial.g.params,
+                       state_8.g.params)
+  assert max(jax.tree.leaves(moved)) > 1e-4
+
+
+def test_example_keys_are_distinct_across_devices_steps_and_purposes():
+  mesh = parallel.make_mesh(jax.devices()[:8])
+
+  def keys_for(key):
+    return jax.random.key_data(steps.example_keys(key, 4, parallel.AXIS))[None]
+
+  fn = jax.jit(jax.shard_map(keys_for, mesh=mesh, in_specs=P(), out_specs=P(parallel.AXIS),
+                             check_vma=False))
+  base = jax.random.PRNGKey(0)
+  all_keys = []
+  for step in range(3):
+    for purpose in range(2):
+      k = jax.random.fold_in(jax.random.fold_in(base, step), purpose)
+      all_keys.append(np.asarray(fn(k)).reshape(-1, 2))
+  all_keys = np.concatenate(all_keys)
+  assert len(all_keys) == 3 * 2 * 8 * 4
+  assert len({tuple(k) for k in all_keys}) == len(all_keys)
+  # The keys depend on the global example index only: 2 devices x 16 = 8 devices x 4.
+  mesh2 = parallel.make_mesh(jax.devices()[:2])
+  fn2 = jax.jit(jax.shard_map(lambda key: jax.random.key_data(
+      steps.example_keys(key, 16, parallel.AXIS))[None], mesh=mesh2, in_specs=P(),
+      out_specs=P(parallel.AXIS), check_vma=False))
+  np.testing.assert_array_equal(np.asarray(fn2(base)).reshape(-1, 2),
+                                np.asarray(fn(base)).reshape(-1, 2))
+
+
+def test_d_steps_use_separate_real_batches():
+  # With two D updates, swapping which real batch comes first changes the result.
+  config = load_experiment('gan_ring')
+  config.train.d_steps = 2
+  config.train.batch_size = 16
+  spec, g, d, objective = train.build(config)
+  mesh = parallel.make_mesh(jax.devices()[:2])
+  _, init = train.abstract_state(config, g, d, spec, mesh)
+  step = parallel.shard_step(functools.partial(
+      steps.train_step, generator=g, discriminator=d, objective=objective,
+      z_dim=config.model.z_dim, ema_decay=0.0), mesh)
+  a = np.random.default_rng(0).normal(size=(1, 16, 2)).astype(np.float32)
+  b = a + 3.0
+  s1, _ = step(init(jax.random.PRNGKey(0)), parallel.global_batch_array(np.concatenate([a, b]), mesh))
+  s2, _ = step(init(jax.random.PRNGKey(0)), parallel.global_batch_array(np.concatenate([b, a]), mesh))
+  diff = jax.tree.map(lambda x, y: float(jnp.abs(x - y).max()), jax.device_get(s1.d.params),
+                      jax.device_get(s2.d.params))
+  assert max(jax.tree.leaves(diff)) > 1e-6
+
+
+def test_ema_off_keeps_ema_equal_to_params():
+  config = load_experiment('gan_ring')
+  config.train.ema_decay = 0.0
+  config.train.batch_size = 16
+  state, _ = _run(config, jax.devices()[:2], num_steps=2)
+  _assert_trees_close(state.ema_params, state.g.params, rtol=0, atol=0)
+  config.train.ema_decay = 0.9
+  state, _ = _run(config, jax.devices()[:2], num_steps=2)
+  diff = jax.tree.map(lambda x, y: float(np.abs(x - y).max()), state.ema_params, state.g.params)
+  assert max(jax.tree.leaves(diff)) > 0
