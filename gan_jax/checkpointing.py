@@ -47,7 +47,7 @@ class Checkpointer:
         state=ocp.args.StandardSave(host_state), data=ocp.args.JsonSave(data_state)), force=True)
 
   def restore(self, template, step: int | None = None):
-    """Returns (state, data_state) for `step` (default: latest), shaped and sharded as `template`."""
+    """(state, data_state) of `step` (default: latest), shaped and sharded as `template`."""
     step = self.latest_step() if step is None else step
     if step is None:
       raise CheckpointError(f'no checkpoint found in {self.directory}')

@@ -70,8 +70,9 @@ def mlp_model(c: ml_collections.ConfigDict) -> None:
   c.model.d_hidden = (128, 128)     # discriminator hidden widths
   c.model.g_norm = 'none'           # 'batch' | 'layer' | 'none' after generator layers
   c.model.g_output = 'none'         # 'tanh' for images in [-1, 1], 'none' for points
-  c.model.d_activation = 'relu'     # 'relu' | 'leaky_relu' | 'maxout'
+  c.model.d_activation = 'relu'     # 'relu' | 'leaky_relu' | 'tanh' | 'maxout'
   c.model.maxout_pieces = 5         # pieces per maxout unit
+  c.model.weight_init = 'default'   # 'default' (Flax) or 'torch' (uniform weights and biases)
 
 
 def _choose(kind, name, valid):
@@ -97,6 +98,13 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
     b = config.train.batch_size
     raise ValueError(f'train.batch_size={b} is not divisible by the {n} devices; choose a '
                      f'multiple of {n}, e.g. {max(n, b // n * n)} or {(b // n + 1) * n}.')
+  objective = losses.get(config.loss.name)
+  if ((objective.gradient_penalty or config.loss.r1_gamma > 0)
+      and config.model.get('d_norm', 'none') == 'batch'):
+    raise ValueError(
+        f"loss.name={config.loss.name!r} with r1_gamma={config.loss.r1_gamma} penalises each "
+        "example's input gradient, which batch norm in D mixes across the batch; set "
+        "--config.model.d_norm=layer (or none), as the WGAN-GP paper does.")
   spec = data_lib.spec(config.data)
   # Building the modules checks shapes and model-specific fields (e.g. DCGAN image sizes).
   models.build(config.model, spec.shape, 'float32')

@@ -34,7 +34,8 @@ def test_plain_transposed_conv_matches_definition():
 def test_subpixel_matches_plain_outputs_and_gradients(shape, c_out):
   x = jax.random.normal(jax.random.PRNGKey(0), shape)
   k = jax.random.normal(jax.random.PRNGKey(1), (4, 4, shape[-1], c_out))
-  cotangent = jax.random.normal(jax.random.PRNGKey(2), (shape[0], 2 * shape[1], 2 * shape[2], c_out))
+  out_shape = (shape[0], 2 * shape[1], 2 * shape[2], c_out)
+  cotangent = jax.random.normal(jax.random.PRNGKey(2), out_shape)
   plain = layers.conv_transpose_4x2(x, k)
   fast = layers.conv_transpose_4x2_subpixel(x, k)
   assert fast.shape == plain.shape == cotangent.shape

@@ -117,8 +117,9 @@ def test_d_steps_use_separate_real_batches():
       z_dim=config.model.z_dim, ema_decay=0.0), mesh)
   a = np.random.default_rng(0).normal(size=(1, 16, 2)).astype(np.float32)
   b = a + 3.0
-  s1, _ = step(init(jax.random.PRNGKey(0)), parallel.global_batch_array(np.concatenate([a, b]), mesh))
-  s2, _ = step(init(jax.random.PRNGKey(0)), parallel.global_batch_array(np.concatenate([b, a]), mesh))
+  batches = lambda first, second: parallel.global_batch_array(np.concatenate([first, second]), mesh)
+  s1, _ = step(init(jax.random.PRNGKey(0)), batches(a, b))
+  s2, _ = step(init(jax.random.PRNGKey(0)), batches(b, a))
   diff = jax.tree.map(lambda x, y: float(jnp.abs(x - y).max()), jax.device_get(s1.d.params),
                       jax.device_get(s2.d.params))
   assert max(jax.tree.leaves(diff)) > 1e-6

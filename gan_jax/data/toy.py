@@ -33,7 +33,8 @@ def mixture_means(data_config) -> np.ndarray:
   raise ValueError(f'{data_config.name!r} is not a mixture dataset')
 
 
-def sample_mixture(means: np.ndarray, std: float, num: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def sample_mixture(means: np.ndarray, std: float, num: int,
+                   seed: int) -> tuple[np.ndarray, np.ndarray]:
   """`num` points from the equal-weight mixture; returns (points float32, component labels)."""
   rng = np.random.default_rng(seed)
   labels = rng.integers(0, len(means), size=num)

@@ -95,11 +95,13 @@ class Maxout(nn.Module):
   """A dense layer with `pieces` linear pieces per unit, keeping the maximum (Goodfellow 2013)."""
   features: int
   pieces: int
+  weight_init: str = 'default'
   dtype: jnp.dtype = jnp.float32
 
   @nn.compact
   def __call__(self, x):
-    y = nn.Dense(self.features * self.pieces, dtype=self.dtype)(x)
+    y = dense(self.features * self.pieces, in_features=x.shape[-1], init=self.weight_init,
+              dtype=self.dtype, name='Dense_0')(x)
     return y.reshape(*y.shape[:-1], self.features, self.pieces).max(axis=-1)
 
 
@@ -110,7 +112,35 @@ def norm_layer(kind: str, *, train: bool, axis_name: str | None, dtype):
                         axis_name=axis_name if train else None, scale_init=dcgan_scale_init,
                         dtype=dtype)
   if kind == 'layer':
-    return nn.LayerNorm(dtype=dtype)
+    # Over all of an example's features (H, W and C for feature maps), as the WGAN-GP critic
+    # uses it; scale and offset per channel.
+    return lambda x: nn.LayerNorm(reduction_axes=tuple(range(1, x.ndim)), feature_axes=-1,
+                                  dtype=dtype)(x)
   if kind == 'none':
     return lambda x: x
   raise ValueError(f"unknown normalisation {kind!r}; choose one of 'batch', 'layer', 'none'")
+
+
+def torch_linear_init(bound: float):
+  """U(-bound, bound), PyTorch's default for nn.Linear weights and biases (bound 1/sqrt(fan_in))."""
+  def init(key, shape, dtype=jnp.float32):
+    return jax.random.uniform(key, shape, dtype, -bound, bound)
+  return init
+
+
+def dense(features: int, *, in_features: int, init: str, use_bias: bool = True, dtype=jnp.float32,
+          name: str | None = None):
+  """A dense layer with 'default' (Flax: LeCun normal weights, zero biases) or 'torch'
+  initialisation (PyTorch's nn.Linear: weights and biases uniform in +-1/sqrt(fan_in)).
+
+  Random biases matter for low-dimensional inputs far from the origin: with zero biases every
+  ReLU kink starts at x = 0, so a discriminator fed data around x = 4 starts linear over the
+  data and can only learn to match means.
+  """
+  if init == 'default':
+    return nn.Dense(features, use_bias=use_bias, dtype=dtype, name=name)
+  if init == 'torch':
+    bound = 1.0 / np.sqrt(in_features)
+    return nn.Dense(features, use_bias=use_bias, dtype=dtype, name=name,
+                    kernel_init=torch_linear_init(bound), bias_init=torch_linear_init(bound))
+  raise ValueError(f"unknown model.weight_init {init!r}; choose 'default' or 'torch'")

@@ -19,6 +19,7 @@ class Generator(nn.Module):
   hidden: Sequence[int] = (128, 128)
   norm: str = 'none'           # 'batch' | 'layer' | 'none' after each hidden layer
   output: str = 'none'         # 'tanh' for images in [-1, 1], 'none' for points
+  weight_init: str = 'default'  # 'default' (Flax) or 'torch' (see layers.dense)
   axis_name: str | None = 'batch'
   dtype: jnp.dtype = jnp.float32
 
@@ -28,13 +29,15 @@ class Generator(nn.Module):
     for width in self.hidden:
       # No bias before batch norm: it would be removed by the normalisation anyway, and its
       # near-zero gradient would only feed optimizer noise.
-      x = nn.Dense(width, use_bias=self.norm != 'batch', dtype=self.dtype)(x)
+      x = layers.dense(width, in_features=x.shape[-1], init=self.weight_init,
+                       use_bias=self.norm != 'batch', dtype=self.dtype)(x)
       x = layers.norm_layer(self.norm, train=train, axis_name=self.axis_name, dtype=self.dtype)(x)
       x = nn.relu(x)
     size = 1
     for d in self.out_shape:
       size *= d
-    x = nn.Dense(size, dtype=self.dtype)(x)
+    x = layers.dense(size, in_features=x.shape[-1], init=self.weight_init,
+                     dtype=self.dtype)(x)
     if self.output == 'tanh':
       x = jnp.tanh(x)
     elif self.output != 'none':
@@ -44,8 +47,9 @@ class Generator(nn.Module):
 
 class Discriminator(nn.Module):
   hidden: Sequence[int] = (128, 128)
-  activation: str = 'relu'     # 'relu' | 'leaky_relu' | 'maxout'
+  activation: str = 'relu'     # 'relu' | 'leaky_relu' | 'tanh' | 'maxout'
   maxout_pieces: int = 5
+  weight_init: str = 'default'
   axis_name: str | None = 'batch'
   dtype: jnp.dtype = jnp.float32
 
@@ -55,21 +59,30 @@ class Discriminator(nn.Module):
     x = x.reshape(x.shape[0], -1).astype(self.dtype)
     for width in self.hidden:
       if self.activation == 'maxout':
-        x = layers.Maxout(width, self.maxout_pieces, dtype=self.dtype)(x)
-      elif self.activation == 'relu':
-        x = nn.relu(nn.Dense(width, dtype=self.dtype)(x))
+        x = layers.Maxout(width, self.maxout_pieces, weight_init=self.weight_init,
+                          dtype=self.dtype)(x)
+        continue
+      x = layers.dense(width, in_features=x.shape[-1], init=self.weight_init,
+                       dtype=self.dtype)(x)
+      if self.activation == 'relu':
+        x = nn.relu(x)
       elif self.activation == 'leaky_relu':
-        x = nn.leaky_relu(nn.Dense(width, dtype=self.dtype)(x), 0.2)
+        x = nn.leaky_relu(x, 0.2)
+      elif self.activation == 'tanh':
+        x = jnp.tanh(x)
       else:
         raise ValueError(f"unknown activation {self.activation!r}; "
-                         "choose 'relu', 'leaky_relu' or 'maxout'")
-    return nn.Dense(1, dtype=self.dtype)(x)[:, 0].astype(jnp.float32)
+                         "choose 'relu', 'leaky_relu', 'tanh' or 'maxout'")
+    x = layers.dense(1, in_features=x.shape[-1], init=self.weight_init, dtype=self.dtype)(x)
+    return x[:, 0].astype(jnp.float32)
 
 
 def build(model_config, out_shape, dtype):
   """Returns (generator, discriminator) for `model_config`."""
   g = Generator(out_shape=tuple(out_shape), hidden=tuple(model_config.g_hidden),
-                norm=model_config.g_norm, output=model_config.g_output, dtype=dtype)
+                norm=model_config.g_norm, output=model_config.g_output,
+                weight_init=model_config.weight_init, dtype=dtype)
   d = Discriminator(hidden=tuple(model_config.d_hidden), activation=model_config.d_activation,
-                    maxout_pieces=model_config.maxout_pieces, dtype=dtype)
+                    maxout_pieces=model_config.maxout_pieces,
+                    weight_init=model_config.weight_init, dtype=dtype)
   return g, d

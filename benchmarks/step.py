@@ -1,0 +1,172 @@
+"""Times gan_jax's training step and, optionally, the same step in plain PyTorch.
+
+  python benchmarks/step.py --config=experiments/<name>.py[:smoke] [--batch_size=N]
+      [--peer=torch] [--steps=50] [--warmup=3] [--dtype=float32|bfloat16] [--config.a.b=value]
+
+What is measured: one call of the update step that gan_jax/train.py runs (`train.build`,
+`train.abstract_state`, `parallel.shard_step` over `steps.train_step` on the mesh of all
+devices): `train.d_steps` discriminator updates, one generator update and the generator EMA, on
+a global batch of `train.batch_size` examples per discriminator update. The real data are random
+uniform [-1, 1] arrays of the dataset's shape made once before timing, so no dataset is loaded
+(the CelebA configs run as they are) and input loading is not part of the measurement.
+
+How: the first call is timed on its own (for JAX: compilation plus one step), then `--warmup`
+calls are run untimed, then `--steps` calls are timed one by one, each waited for with
+`jax.block_until_ready`; the median is reported, with images/s = batch * d_steps / median.
+With `--peer=torch` the same step written in PyTorch (benchmarks/torch_peer.py: same models,
+objective, optimizers, step structure and EMA; channels-last images; autocast for bfloat16) is
+built in the same process and timed with the same protocol, and the last line printed is
+`speedup_vs_torch=<torch median / gan_jax median>`.
+
+This is a measurement tool, not a test: it asserts nothing about the times.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import platform
+import statistics
+import sys
+import time
+
+from absl import app, flags
+import jax
+import numpy as np
+from ml_collections import config_flags
+
+from gan_jax import configs, parallel, steps, train
+from gan_jax import data as data_lib
+from gan_jax import state as state_lib
+
+_CONFIG = config_flags.DEFINE_config_file('config', None, 'Experiment file (experiments/*.py).',
+                                          lock_config=True)
+_BATCH = flags.DEFINE_integer('batch_size', None, 'Global batch (default: the config\'s).',
+                              lower_bound=1)
+_PEER = flags.DEFINE_enum('peer', None, ['torch'], 'Also time the same step in this framework.')
+_STEPS = flags.DEFINE_integer('steps', 50, 'Timed steps; the median is reported.',
+                              lower_bound=1)
+_WARMUP = flags.DEFINE_integer('warmup', 3, 'Untimed steps after the first (compiling) one.',
+                               lower_bound=0)
+_DTYPE = flags.DEFINE_enum('dtype', None, list(configs.DTYPES),
+                           'Compute dtype (default: the config\'s train.dtype).')
+flags.mark_flags_as_required(['config'])
+
+
+def measure(call, num_steps, warmup):
+  """(seconds of the first call, seconds of each of `num_steps` calls after `warmup` more)."""
+  start = time.perf_counter()
+  call()
+  first = time.perf_counter() - start
+  for _ in range(warmup):
+    call()
+  times = []
+  for _ in range(num_steps):
+    start = time.perf_counter()
+    call()
+    times.append(time.perf_counter() - start)
+  return first, times
+
+
+def report(name, first, times, images):
+  """Prints the times; returns the median step in seconds."""
+  median = statistics.median(times)
+  print(f'{name}: first step {first:.2f} s; median step {median * 1e3:.2f} ms '
+        f'(min {min(times) * 1e3:.2f}, max {max(times) * 1e3:.2f}); '
+        f'{images / median:,.0f} images/s')
+  return median
+
+
+def time_gan_jax(config, real_local):
+  """Builds the step as train.py does and times it. Returns (median s, G params, D params)."""
+  mesh = parallel.make_mesh()
+  spec, generator, discriminator, objective = train.build(config)
+  _, init_state = train.abstract_state(config, generator, discriminator, spec, mesh)
+  state = init_state(jax.random.PRNGKey(config.seed))
+  step_fn = parallel.shard_step(functools.partial(
+      steps.train_step, generator=generator, discriminator=discriminator, objective=objective,
+      z_dim=config.model.z_dim, ema_decay=config.train.ema_decay,
+      gp_weight=config.loss.gp_weight, r1_gamma=config.loss.r1_gamma, clip=config.loss.clip,
+      axis_name=parallel.AXIS), mesh)
+  real = parallel.global_batch_array(real_local, mesh)
+  counts = (state_lib.count_params(state.g.params), state_lib.count_params(state.d.params))
+  print(f'gan_jax: {mesh.size} device(s) in the mesh; generator {counts[0]:,} parameters, '
+        f'discriminator {counts[1]:,} parameters')
+
+  metrics = None
+
+  def call():
+    nonlocal state, metrics
+    state, metrics = step_fn(state, real)  # the state is donated: keep only the new one
+    jax.block_until_ready((state, metrics))
+
+  first, times = measure(call, _STEPS.value, _WARMUP.value)
+  m = jax.device_get(metrics)
+  print(f'gan_jax: last losses d {float(m["d_loss"]):.4f}, g {float(m["g_loss"]):.4f}')
+  return report('gan_jax', first, times, real_local.shape[0] * real_local.shape[1]), counts
+
+
+def time_torch(config, spec, real_local, jax_counts):
+  """The PyTorch peer on the same data, with the same protocol. Returns its median seconds."""
+  sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+  import torch  # only with --peer=torch
+  import torch_peer
+
+  torch.manual_seed(config.seed)
+  peer = torch_peer.TorchStep(config, spec.shape)
+  reals = [peer.to_input(r) for r in real_local]
+  counts = (sum(p.numel() for p in peer.g.parameters()),
+            sum(p.numel() for p in peer.d.parameters()))
+  channels_last = peer.image and reals[0].is_contiguous(memory_format=torch.channels_last)
+  print(f'torch {torch.__version__}: {torch.get_num_threads()} threads; '
+        f'channels_last={channels_last}; '
+        f'autocast={"bfloat16" if peer.bf16 else "off (float32)"}; '
+        f'generator {counts[0]:,} parameters, discriminator {counts[1]:,} parameters')
+  for net, ours, theirs in zip(('generator', 'discriminator'), jax_counts, counts):
+    if ours != theirs:
+      print(f'WARNING: the torch {net} has {theirs:,} parameters, gan_jax\'s has {ours:,}: '
+            'the peer is not the same model')
+
+  losses = None
+
+  def call():
+    nonlocal losses
+    losses = peer.step(reals)
+
+  first, times = measure(call, _STEPS.value, _WARMUP.value)
+  print(f'torch: last losses d {float(losses[0]):.4f}, g {float(losses[1]):.4f}')
+  return report('torch', first, times, real_local.shape[0] * real_local.shape[1])
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+  config = _CONFIG.value
+  if _BATCH.value is not None:
+    config.train.batch_size = _BATCH.value
+  if _DTYPE.value is not None:
+    config.train.dtype = _DTYPE.value
+  configs.validate(config, jax.device_count())  # names, sizes, the batch over the devices
+  c = config.train
+  spec = data_lib.spec(config.data)
+  print(f'config: {flags.FLAGS["config"].config_filename} (data {config.data.name}, '
+        f'model {config.model.name}, loss {config.loss.name}, optim {config.optim.name})')
+  print(f'batch {c.batch_size}, d_steps {c.d_steps}, dtype {c.dtype}, data shape '
+        f'{tuple(spec.shape)}, ema_decay {c.ema_decay}; {_STEPS.value} timed steps after '
+        f'{_WARMUP.value} warmup')
+  print(f'jax {jax.__version__} ({jax.default_backend()}): {jax.device_count()} device(s) '
+        f'{jax.devices()}; host {platform.processor() or platform.machine()}, '
+        f'{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} '
+        '(other work on the machine skews the times)')
+
+  rng = np.random.default_rng(config.seed)
+  real_local = rng.uniform(-1.0, 1.0, (c.d_steps, c.batch_size // jax.process_count(),
+                                       *spec.shape)).astype(np.float32)
+  jax_median, jax_counts = time_gan_jax(config, real_local)
+  if _PEER.value == 'torch':
+    torch_median = time_torch(config, spec, real_local, jax_counts)
+    print(f'speedup_vs_torch={torch_median / jax_median:.3f}')
+
+
+if __name__ == '__main__':
+  app.run(main)
