@@ -45,12 +45,7 @@ def get_config(arg=None):
     c.model.z_dim = 8
     c.model.g_width = 4
     c.model.d_width = 4
-    c.train.steps = 4
-    c.train.batch_size = 16
-    c.train.log_every = 2
-    c.train.sample_every = 2
-    c.train.checkpoint_every = 2
-    c.train.num_samples = 16
+    configs.smoke_train(c)
   elif arg:
     raise ValueError(f'unknown config argument {arg!r}; the only one is "smoke"')
   return c

@@ -21,24 +21,10 @@ def get_config(arg=None):
   c.data.std = 0.05               # per-mode standard deviation
   c.data.num_train = 100_000      # PacGAN's training-set size
 
-  configs.mlp_model(c)
-  c.model.z_dim = 2               # 2-D Gaussian noise
-  c.model.g_hidden = (400,) * 4   # 4 ReLU layers of 400
-  c.model.g_norm = 'batch'        # with batch norm
-  c.model.g_output = 'none'
-  c.model.d_hidden = (200,) * 3   # 3 maxout layers of 200
-  c.model.d_activation = 'maxout'
-  c.model.maxout_pieces = 5
-
-  c.loss.name = 'non_saturating'
-
-  c.optim.g_lr = 1e-4             # PacGAN: Adam(1e-4, beta1 0.8)
-  c.optim.d_lr = 1e-4
-  c.optim.b1 = 0.8
+  # PacGAN's networks, Adam(1e-4, beta1 0.8), batch 100, non-saturating loss, no EMA.
+  configs.pacgan_mixture_setting(c)
 
   c.train.steps = 50_000          # PacGAN: 400 epochs = 400,000 steps
-  c.train.batch_size = 100        # PacGAN's batch
-  c.train.ema_decay = 0.0         # evaluate the generator itself, as the papers do
   c.train.log_every = 1000
   c.train.sample_every = 5000
   c.train.checkpoint_every = 10_000
@@ -47,11 +33,7 @@ def get_config(arg=None):
     c.data.num_train = 512
     c.model.g_hidden = (16, 16)
     c.model.d_hidden = (16,)
-    c.train.steps = 4
-    c.train.batch_size = 16
-    c.train.log_every = 2
-    c.train.sample_every = 2
-    c.train.checkpoint_every = 2
+    configs.smoke_train(c)
   elif arg:
     raise ValueError(f'unknown config argument {arg!r}; the only one is "smoke"')
   return c

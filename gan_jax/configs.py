@@ -108,3 +108,36 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
   spec = data_lib.spec(config.data)
   # Building the modules checks shapes and model-specific fields (e.g. DCGAN image sizes).
   models.build(config.model, spec.shape, 'float32')
+
+
+def pacgan_mixture_setting(c: ml_collections.ConfigDict) -> None:
+  """PacGAN's 2-D mixture setting: its MLPs, optimizer and batch (REFERENCES: 2-D mixtures).
+
+  G: 4 ReLU layers of 400 with batch norm on 2-D Gaussian noise; D: 3 maxout layers of 200
+  units with 5 pieces; Adam(1e-4, beta1 0.8); batch 100; non-saturating loss.
+  """
+  mlp_model(c)
+  c.model.z_dim = 2
+  c.model.g_hidden = (400,) * 4
+  c.model.g_norm = 'batch'
+  c.model.g_output = 'none'
+  c.model.d_hidden = (200,) * 3
+  c.model.d_activation = 'maxout'
+  c.model.maxout_pieces = 5
+  c.loss.name = 'non_saturating'
+  c.optim.g_lr = 1e-4
+  c.optim.d_lr = 1e-4
+  c.optim.b1 = 0.8
+  c.train.batch_size = 100
+  c.train.ema_decay = 0.0           # the papers evaluate the generator itself
+
+
+def smoke_train(c: ml_collections.ConfigDict) -> None:
+  """The tiny schedule of every `smoke` variant: 4 steps of 16, logging, sampling and
+  checkpointing every 2."""
+  c.train.steps = 4
+  c.train.batch_size = 16
+  c.train.log_every = 2
+  c.train.sample_every = 2
+  c.train.checkpoint_every = 2
+  c.train.num_samples = 16

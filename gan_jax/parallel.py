@@ -28,15 +28,6 @@ def batch_sharding(mesh: Mesh, leading_axes: int = 1) -> NamedSharding:
   return NamedSharding(mesh, P(*([None] * (leading_axes - 1)), AXIS))
 
 
-def check_batch_size(global_batch: int, mesh: Mesh) -> None:
-  n = mesh.size
-  if global_batch % n:
-    raise ValueError(
-        f'train.batch_size={global_batch} is not divisible by the {n} devices '
-        f'({jax.process_count()} process(es)); choose a multiple of {n}, e.g. '
-        f'{max(n, global_batch // n * n)} or {(global_batch // n + 1) * n}.')
-
-
 def global_batch_array(local: np.ndarray, mesh: Mesh, leading_axes: int = 2) -> jax.Array:
   """This process's share (..., local_batch, ...) -> a global array sharded along the batch."""
   sharding = batch_sharding(mesh, leading_axes)

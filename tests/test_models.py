@@ -103,3 +103,20 @@ def test_unknown_model_lists_choices():
   c = ml_collections.ConfigDict({'name': 'resnet'})
   with pytest.raises(ValueError, match=r"unknown model.name 'resnet'.*\['dcgan', 'mlp'\]"):
     models.build(c, (32, 32, 3), jnp.float32)
+
+
+def test_torch_weight_init_draws_weights_and_biases_within_one_over_sqrt_fan_in():
+  c = configs.base_config()
+  configs.mlp_model(c)
+  c.model.weight_init = 'torch'
+  c.model.g_hidden = (256,)
+  g, _ = models.build(c.model, (1,), jnp.float32)
+  params = g.init(jax.random.PRNGKey(0), jnp.ones((1, 4)), train=False)['params']
+  first, second = params['Dense_0'], params['Dense_1']
+  assert np.abs(first['kernel']).max() <= 0.5 and np.abs(first['bias']).max() <= 0.5  # 1/sqrt(4)
+  assert np.abs(first['bias']).std() > 0.1  # biases are drawn, not zero
+  assert np.abs(second['kernel']).max() <= 1 / 16
+  c.model.weight_init = 'xavier'
+  with pytest.raises(ValueError, match="weight_init 'xavier'"):
+    g, _ = models.build(c.model, (1,), jnp.float32)
+    g.init(jax.random.PRNGKey(0), jnp.ones((1, 4)), train=False)

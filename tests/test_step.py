@@ -135,3 +135,16 @@ def test_ema_off_keeps_ema_equal_to_params():
   state, _ = _run(config, jax.devices()[:2], num_steps=2)
   diff = jax.tree.map(lambda x, y: float(np.abs(x - y).max()), state.ema_params, state.g.params)
   assert max(jax.tree.leaves(diff)) > 0
+
+
+def test_bfloat16_compute_keeps_float32_parameters_and_tracks_float32():
+  config = load_experiment('dcgan_digits')
+  config.train.batch_size = 16
+  state_32, metrics_32 = _run(config, jax.devices()[:2], num_steps=2)
+  config.train.dtype = 'bfloat16'
+  state_16, metrics_16 = _run(config, jax.devices()[:2], num_steps=2)
+  for leaf in jax.tree.leaves(state_16.g.params) + jax.tree.leaves(state_16.d.params):
+    assert leaf.dtype == np.float32
+  # Same losses to bfloat16 precision, but not bit-identical (the compute dtype did change).
+  np.testing.assert_allclose(metrics_16[0]['d_loss'], metrics_32[0]['d_loss'], rtol=2e-2)
+  assert metrics_16[0]['d_loss'] != metrics_32[0]['d_loss']
