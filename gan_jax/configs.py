@@ -60,7 +60,7 @@ def dcgan_model(c: ml_collections.ConfigDict) -> None:
   c.model.d_width = 64              # discriminator channels at the first layer
   c.model.g_norm = 'batch'          # 'batch' | 'layer' | 'none'
   c.model.d_norm = 'batch'          # use 'layer' or 'none' with gradient penalties
-  c.model.subpixel = True           # exact sub-pixel form of the transposed convolutions
+  c.model.upconv = 'phases'         # transposed convs as 'phases', 'subpixel' or 'plain' (exact)
 
 
 def mlp_model(c: ml_collections.ConfigDict) -> None:

@@ -1,4 +1,5 @@
-"""The sub-pixel up-convolution is the plain transposed convolution, outputs and gradients."""
+"""The sub-pixel and phase up-convolutions are the plain transposed convolution: outputs and
+gradients."""
 
 import jax
 import jax.numpy as jnp
@@ -30,32 +31,36 @@ def test_plain_transposed_conv_matches_definition():
   np.testing.assert_allclose(got, _reference_conv_transpose(x, k), rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize('method', ['subpixel', 'phases'])
 @pytest.mark.parametrize('shape,c_out', [((2, 4, 4, 3), 5), ((1, 5, 3, 1), 2), ((3, 2, 2, 8), 1)])
-def test_subpixel_matches_plain_outputs_and_gradients(shape, c_out):
+def test_reformulations_match_plain_outputs_and_gradients(method, shape, c_out):
   x = jax.random.normal(jax.random.PRNGKey(0), shape)
   k = jax.random.normal(jax.random.PRNGKey(1), (4, 4, shape[-1], c_out))
   out_shape = (shape[0], 2 * shape[1], 2 * shape[2], c_out)
   cotangent = jax.random.normal(jax.random.PRNGKey(2), out_shape)
+  fast_op = layers.UPCONV_METHODS[method]
   plain = layers.conv_transpose_4x2(x, k)
-  fast = layers.conv_transpose_4x2_subpixel(x, k)
+  fast = fast_op(x, k)
   assert fast.shape == plain.shape == cotangent.shape
   np.testing.assert_allclose(fast, plain, rtol=1e-5, atol=1e-5)
 
   def grads(fn):
     return jax.grad(lambda x, k: jnp.sum(fn(x, k) * cotangent), argnums=(0, 1))(x, k)
 
-  (gx_plain, gk_plain), (gx_fast, gk_fast) = grads(layers.conv_transpose_4x2), grads(
-      layers.conv_transpose_4x2_subpixel)
+  (gx_plain, gk_plain), (gx_fast, gk_fast) = grads(layers.conv_transpose_4x2), grads(fast_op)
   np.testing.assert_allclose(gx_fast, gx_plain, rtol=1e-4, atol=1e-4)
   np.testing.assert_allclose(gk_fast, gk_plain, rtol=1e-4, atol=1e-4)
 
 
-def test_upconv_module_is_the_same_function_either_way():
+def test_upconv_module_is_the_same_function_whichever_method():
   x = jax.random.normal(jax.random.PRNGKey(0), (2, 4, 4, 6))
-  fast, plain = layers.UpConv2x(3, subpixel=True), layers.UpConv2x(3, subpixel=False)
-  params = fast.init(jax.random.PRNGKey(3), x)
+  params = layers.UpConv2x(3).init(jax.random.PRNGKey(3), x)
   assert params['params']['kernel'].shape == (4, 4, 6, 3)
-  np.testing.assert_allclose(fast.apply(params, x), plain.apply(params, x), rtol=1e-5, atol=1e-5)
+  outputs = [layers.UpConv2x(3, method=m).apply(params, x) for m in sorted(layers.UPCONV_METHODS)]
+  for other in outputs[1:]:
+    np.testing.assert_allclose(other, outputs[0], rtol=1e-5, atol=1e-5)
+  with pytest.raises(ValueError, match="unknown model.upconv 'fft'"):
+    layers.UpConv2x(3, method='fft').init(jax.random.PRNGKey(3), x)
 
 
 def test_depth_to_space_places_phases():

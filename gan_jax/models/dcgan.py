@@ -29,7 +29,7 @@ class Generator(nn.Module):
   out_shape: tuple[int, int, int]
   width: int = 64             # channels of the last hidden layer; doubles towards the input
   norm: str = 'batch'
-  subpixel: bool = True       # exact sub-pixel up-convolution (see layers.UpConv2x)
+  upconv: str = 'phases'      # how the up-convolutions compute (layers.UPCONV_METHODS)
   axis_name: str | None = 'batch'
   dtype: jnp.dtype = jnp.float32
 
@@ -45,9 +45,9 @@ class Generator(nn.Module):
     x = nn.relu(norm()(x.reshape(z.shape[0], 4, 4, top)))
     for i in range(1, n):
       x = layers.UpConv2x(self.width * 2 ** (n - 1 - i), use_bias=self.norm == 'none',
-                          subpixel=self.subpixel, dtype=self.dtype)(x)
+                          method=self.upconv, dtype=self.dtype)(x)
       x = nn.relu(norm()(x))
-    x = layers.UpConv2x(channels, use_bias=True, subpixel=self.subpixel, dtype=self.dtype)(x)
+    x = layers.UpConv2x(channels, use_bias=True, method=self.upconv, dtype=self.dtype)(x)
     return jnp.tanh(x).astype(jnp.float32)
 
 
@@ -80,6 +80,6 @@ def build(model_config, out_shape, dtype):
     raise ValueError(f'DCGAN needs square images (H, W, C), got data shape {tuple(out_shape)}')
   num_resolutions(out_shape[0])
   g = Generator(out_shape=tuple(out_shape), width=model_config.g_width,
-                norm=model_config.g_norm, subpixel=model_config.subpixel, dtype=dtype)
+                norm=model_config.g_norm, upconv=model_config.upconv, dtype=dtype)
   d = Discriminator(width=model_config.d_width, norm=model_config.d_norm, dtype=dtype)
   return g, d
