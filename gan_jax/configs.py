@@ -61,6 +61,7 @@ def dcgan_model(c: ml_collections.ConfigDict) -> None:
   c.model.g_norm = 'batch'          # 'batch' | 'layer' | 'none'
   c.model.d_norm = 'batch'          # use 'layer' or 'none' with gradient penalties
   c.model.upconv = 'phases'         # transposed convs as 'phases', 'subpixel' or 'plain' (exact)
+  c.model.downconv = 'plain'        # D's strided convs as 'plain' or 'blocks' (exact)
 
 
 def mlp_model(c: ml_collections.ConfigDict) -> None:

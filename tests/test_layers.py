@@ -82,3 +82,19 @@ def test_maxout_takes_the_max_of_pieces():
   dense = params['params']['Dense_0']
   pieces = (x @ dense['kernel'] + dense['bias']).reshape(1, 2, 3)
   np.testing.assert_allclose(m.apply(params, x), pieces.max(-1), rtol=1e-6)
+
+
+@pytest.mark.parametrize('shape,c_out', [((2, 8, 6, 3), 5), ((1, 4, 4, 1), 2)])
+def test_block_downconv_matches_plain_outputs_and_gradients(shape, c_out):
+  x = jax.random.normal(jax.random.PRNGKey(0), shape)
+  k = jax.random.normal(jax.random.PRNGKey(1), (4, 4, shape[-1], c_out))
+  cotangent = jax.random.normal(jax.random.PRNGKey(2),
+                                (shape[0], shape[1] // 2, shape[2] // 2, c_out))
+  plain, blocks = layers.conv_4x2(x, k), layers.conv_4x2_blocks(x, k)
+  assert blocks.shape == plain.shape == cotangent.shape
+  np.testing.assert_allclose(blocks, plain, rtol=1e-5, atol=1e-5)
+  grads = lambda fn: jax.grad(lambda x, k: jnp.sum(fn(x, k) * cotangent), argnums=(0, 1))(x, k)
+  for got, want in zip(grads(layers.conv_4x2_blocks), grads(layers.conv_4x2)):
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+  with pytest.raises(ValueError, match='even height and width'):
+    layers.conv_4x2_blocks(jnp.ones((1, 5, 4, 1)), k[:, :, :1])

@@ -54,6 +54,7 @@ class Generator(nn.Module):
 class Discriminator(nn.Module):
   width: int = 64             # channels of the first layer; doubles with each halving
   norm: str = 'batch'         # 'layer' or 'none' for gradient-penalty objectives
+  downconv: str = 'plain'     # how the strided convolutions compute (layers.DOWNCONV_METHODS)
   axis_name: str | None = 'batch'
   dtype: jnp.dtype = jnp.float32
 
@@ -62,9 +63,8 @@ class Discriminator(nn.Module):
     n = num_resolutions(x.shape[1])
     x = x.astype(self.dtype)
     for i in range(n):
-      x = nn.Conv(self.width * 2 ** i, (4, 4), strides=(2, 2), padding=((1, 1), (1, 1)),
-                  use_bias=i == 0 or self.norm == 'none', dtype=self.dtype,
-                  kernel_init=layers.dcgan_kernel_init)(x)
+      x = layers.DownConv2x(self.width * 2 ** i, use_bias=i == 0 or self.norm == 'none',
+                            method=self.downconv, dtype=self.dtype)(x)
       if i > 0:  # no normalisation on the input layer
         x = layers.norm_layer(self.norm, train=train, axis_name=self.axis_name,
                               dtype=self.dtype)(x)
@@ -81,5 +81,6 @@ def build(model_config, out_shape, dtype):
   num_resolutions(out_shape[0])
   g = Generator(out_shape=tuple(out_shape), width=model_config.g_width,
                 norm=model_config.g_norm, upconv=model_config.upconv, dtype=dtype)
-  d = Discriminator(width=model_config.d_width, norm=model_config.d_norm, dtype=dtype)
+  d = Discriminator(width=model_config.d_width, norm=model_config.d_norm,
+                    downconv=model_config.get('downconv', 'plain'), dtype=dtype)
   return g, d

@@ -141,6 +141,57 @@ class UpConv2x(nn.Module):
     return y
 
 
+def conv_4x2(x: jax.Array, kernel: jax.Array) -> jax.Array:
+  """The plain strided convolution (kernel 4, stride 2, padding 1) of the DCGAN discriminator."""
+  return jax.lax.conv_general_dilated(
+      x, kernel, window_strides=(2, 2), padding=((1, 1), (1, 1)),
+      dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+
+
+def conv_4x2_blocks(x: jax.Array, kernel: jax.Array) -> jax.Array:
+  """Exactly `conv_4x2`, as space-to-depth and four shifted matrix products.
+
+  With the input padded by one and cut into 2x2 blocks, output pixel o reads blocks o and o + 1
+  (in each axis), and kernel row 2t + r meets row r of block o + t.
+  """
+  n, h, w, c_in = x.shape
+  if h % 2 or w % 2:
+    raise ValueError(f'conv_4x2_blocks needs even height and width, got {h}x{w}')
+  xp = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+  hb, wb = h // 2 + 1, w // 2 + 1
+  blocks = xp.reshape(n, hb, 2, wb, 2, c_in).transpose(0, 1, 3, 2, 4, 5)
+  blocks = blocks.reshape(n, hb, wb, 4 * c_in)                 # channels (ry, rx, c_in)
+  k = kernel.reshape(2, 2, 2, 2, c_in, -1).transpose(0, 2, 1, 3, 4, 5)  # (ty, tx, ry, rx, i, o)
+  k = k.reshape(2, 2, 4 * c_in, -1)
+  return sum(jnp.einsum('nhwi,io->nhwo', blocks[:, ty:ty + h // 2, tx:tx + w // 2], k[ty, tx])
+             for ty in range(2) for tx in range(2))
+
+
+DOWNCONV_METHODS = {'plain': conv_4x2, 'blocks': conv_4x2_blocks}
+
+
+class DownConv2x(nn.Module):
+  """Halves height and width: a 4x4 convolution with stride 2 and padding 1.
+
+  `method` picks one of the exactly equivalent computations in DOWNCONV_METHODS.
+  """
+  features: int
+  use_bias: bool = True
+  method: str = 'blocks'
+  dtype: jnp.dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x):
+    if self.method not in DOWNCONV_METHODS:
+      raise ValueError(f'unknown model.downconv {self.method!r}; '
+                       f'choose one of {sorted(DOWNCONV_METHODS)}')
+    kernel = self.param('kernel', dcgan_kernel_init, (4, 4, x.shape[-1], self.features))
+    y = DOWNCONV_METHODS[self.method](x.astype(self.dtype), kernel.astype(self.dtype))
+    if self.use_bias:
+      y = y + self.param('bias', nn.initializers.zeros, (self.features,)).astype(self.dtype)
+    return y
+
+
 class Maxout(nn.Module):
   """A dense layer with `pieces` linear pieces per unit, keeping the maximum (Goodfellow 2013)."""
   features: int
