@@ -1,12 +1,12 @@
-"""Layers shared by the architectures: initialisers, maxout, and the 2x up-convolution.
+"""Layers shared by the architectures: initialisers, maxout, dense layers, and the DCGAN's
+stride-2 convolutions.
 
-`UpConv2x` is the DCGAN generator's transposed convolution (kernel 4, stride 2, padding 1, the
-PyTorch `ConvTranspose2d(c_in, c_out, 4, 2, 1)` layer). It keeps that layer's kernel as its
-parameter, so weights, initialisation and parameter count are unchanged, but it can compute the
-same function as a stride-1 3x3 convolution followed by depth-to-space ("sub-pixel"). On XLA:CPU
-the weight gradient of a strided transposed convolution is an order of magnitude slower than
-that of a plain convolution; the reformulation is exact, and `tests/test_layers.py` checks
-outputs and gradients against the plain layer.
+`UpConv2x` is the generator's transposed convolution (kernel 4, stride 2, padding 1, PyTorch's
+`ConvTranspose2d(c_in, c_out, 4, 2, 1)`) and `DownConv2x` the discriminator's strided
+convolution. Both keep the 4x4 kernel as their parameter, so weights, initialisation and
+parameter counts do not depend on how they compute, and both offer exact reformulations
+(sub-pixel, phase-wise, block-wise) that avoid XLA:CPU's slow gradients of strided convolutions.
+`tests/test_layers.py` checks every formulation's outputs and gradients against the plain op.
 """
 
 from __future__ import annotations
@@ -116,31 +116,6 @@ UPCONV_METHODS = {
 }
 
 
-class UpConv2x(nn.Module):
-  """Doubles height and width: a 4x4 transposed convolution with stride 2 and padding 1.
-
-  `method` picks one of three exactly equivalent computations (UPCONV_METHODS); the parameter
-  is the same 4x4 kernel whichever is used, so checkpoints do not depend on it.
-  """
-  features: int
-  use_bias: bool = True
-  method: str = 'phases'
-  dtype: jnp.dtype = jnp.float32
-
-  @nn.compact
-  def __call__(self, x):
-    if self.method not in UPCONV_METHODS:
-      raise ValueError(f'unknown model.upconv {self.method!r}; '
-                       f'choose one of {sorted(UPCONV_METHODS)}')
-    kernel = self.param('kernel', dcgan_kernel_init, (4, 4, x.shape[-1], self.features))
-    x = x.astype(self.dtype)
-    kernel = kernel.astype(self.dtype)
-    y = UPCONV_METHODS[self.method](x, kernel)
-    if self.use_bias:
-      y = y + self.param('bias', nn.initializers.zeros, (self.features,)).astype(self.dtype)
-    return y
-
-
 def conv_4x2(x: jax.Array, kernel: jax.Array) -> jax.Array:
   """The plain strided convolution (kernel 4, stride 2, padding 1) of the DCGAN discriminator."""
   return jax.lax.conv_general_dilated(
@@ -170,26 +145,42 @@ def conv_4x2_blocks(x: jax.Array, kernel: jax.Array) -> jax.Array:
 DOWNCONV_METHODS = {'plain': conv_4x2, 'blocks': conv_4x2_blocks}
 
 
-class DownConv2x(nn.Module):
-  """Halves height and width: a 4x4 convolution with stride 2 and padding 1.
-
-  `method` picks one of the exactly equivalent computations in DOWNCONV_METHODS.
-  """
+class _Conv4x2(nn.Module):
+  """A 4x4, stride-2, padding-1 (transposed) convolution whose 4x4 kernel is the parameter,
+  computed by one of the exactly equivalent `methods`, so checkpoints do not depend on it."""
   features: int
   use_bias: bool = True
-  method: str = 'blocks'
+  method: str = ''
   dtype: jnp.dtype = jnp.float32
+  methods = {}           # method name -> function(x, kernel); set by subclasses
+  config_key = ''
 
   @nn.compact
   def __call__(self, x):
-    if self.method not in DOWNCONV_METHODS:
-      raise ValueError(f'unknown model.downconv {self.method!r}; '
-                       f'choose one of {sorted(DOWNCONV_METHODS)}')
+    if self.method not in self.methods:
+      raise ValueError(f'unknown model.{self.config_key} {self.method!r}; '
+                       f'choose one of {sorted(self.methods)}')
     kernel = self.param('kernel', dcgan_kernel_init, (4, 4, x.shape[-1], self.features))
-    y = DOWNCONV_METHODS[self.method](x.astype(self.dtype), kernel.astype(self.dtype))
+    y = self.methods[self.method](x.astype(self.dtype), kernel.astype(self.dtype))
     if self.use_bias:
       y = y + self.param('bias', nn.initializers.zeros, (self.features,)).astype(self.dtype)
     return y
+
+
+class UpConv2x(_Conv4x2):
+  """Doubles height and width: the transposed convolution of PyTorch's
+  ConvTranspose2d(c_in, c_out, 4, 2, 1), by a method of UPCONV_METHODS."""
+  method: str = 'phases'
+  methods = UPCONV_METHODS
+  config_key = 'upconv'
+
+
+class DownConv2x(_Conv4x2):
+  """Halves height and width: a 4x4 convolution with stride 2 and padding 1, by a method of
+  DOWNCONV_METHODS."""
+  method: str = 'blocks'
+  methods = DOWNCONV_METHODS
+  config_key = 'downconv'
 
 
 class Maxout(nn.Module):
