@@ -77,6 +77,21 @@ def report(name, first, times, images):
   return median
 
 
+def report_memory(step_fn, state, real, images):
+  """Peak device memory of the step, per image: the allocator's peak where the backend reports
+  one (GPU, TPU), else XLA's static estimate for the compiled step (CPU)."""
+  stats = jax.devices()[0].memory_stats()
+  if stats and 'peak_bytes_in_use' in stats:
+    peak, source = stats['peak_bytes_in_use'], 'allocator peak'
+  else:
+    analysis = step_fn.lower(state, real).compile().memory_analysis()
+    peak = (analysis.argument_size_in_bytes + analysis.output_size_in_bytes
+            - analysis.alias_size_in_bytes + analysis.temp_size_in_bytes)
+    source = 'XLA estimate: arguments + outputs - donated + temporaries'
+  print(f'gan_jax: peak device memory {peak / 2**20:,.1f} MiB ({source}), '
+        f'{peak / images / 2**10:,.1f} KiB per image')
+
+
 def time_gan_jax(config, real_local):
   """Builds the step as train.py does and times it. Returns (median s, G params, D params)."""
   mesh = parallel.make_mesh()
@@ -101,6 +116,7 @@ def time_gan_jax(config, real_local):
     jax.block_until_ready((state, metrics))
 
   first, times = measure(call, _STEPS.value, _WARMUP.value)
+  report_memory(step_fn, state, real, real_local.shape[0] * real_local.shape[1])
   m = jax.device_get(metrics)
   print(f'gan_jax: last losses d {float(m["d_loss"]):.4f}, g {float(m["g_loss"]):.4f}')
   return report('gan_jax', first, times, real_local.shape[0] * real_local.shape[1]), counts
