@@ -2,7 +2,8 @@
 
 100,000 training points, batch 100, Adam(1e-4, beta1 0.8); G: 4 ReLU layers of 400 with batch
 norm on 2-D Gaussian noise; D: 3 maxout layers of 200 units with 5 pieces. PacGAN trains 400
-epochs (400,000 steps); the default here is 50,000 steps, about 10 minutes on a 2-core CPU.
+epochs (400,000 steps); the default here is 50,000 steps, about 20 minutes on a 2-core CPU
+(about 45 steps/s).
 
   python -m gan_jax.main --config=experiments/gan_grid.py
 
