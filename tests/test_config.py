@@ -1,10 +1,7 @@
 """Experiment files, registries and start-up errors (all before any data or compilation)."""
 
-import os
-import pathlib
 import time
 
-import jax
 import pytest
 
 from conftest import EXPERIMENTS, load_experiment
@@ -28,7 +25,9 @@ def _get(config, dotted):
 def test_every_experiment_has_the_common_keys_and_validates(name, arg):
   config = load_experiment(name, arg)
   for key in COMMON_KEYS:
-    _get(config, key)  # raises if missing
+    assert _get(config, key) is not None, key
+  assert config.train.dtype in configs.DTYPES
+  assert config.train.batch_size % 8 == 0 or arg is None
   if config.data.name != 'celeb_a':
     configs.validate(config, num_devices=8 if arg == 'smoke' else 1)
 

@@ -4,7 +4,6 @@ the files a run writes, and the sample command on such a run."""
 import json
 import logging
 import os
-import pathlib
 import signal
 import subprocess
 import sys
@@ -198,11 +197,9 @@ def test_sample_command_on_a_run(digits_run, tmp_path):
   assert strip.shape == (10, 32, 32, 1)
   assert np.asarray(Image.open(path)).shape == (2 * 33 + 1, 5 * 33 + 1, 3)
   # The ends of each row are the generator's images of the two end latents.
-  ends = sample.sampling.latents(0, 4, 8)
   state_images = sample.draw(str(digits_run), num=4, seed=0)[1]
   np.testing.assert_allclose(strip[0], state_images[0], atol=1e-5)
   np.testing.assert_allclose(strip[4], state_images[1], atol=1e-5)
-  del ends
 
 
 def test_sample_command_errors_clearly(tmp_path):
