@@ -4,7 +4,7 @@
       [--peer=torch] [--steps=50] [--warmup=3] [--dtype=float32|bfloat16] [--config.a.b=value]
 
 What is measured: one call of the update step that gan_jax/train.py runs (`train.build`,
-`train.abstract_state`, `parallel.shard_step` over `steps.train_step` on the mesh of all
+`train.abstract_state`, `train.sharded_step` over `steps.train_step` on the mesh of all
 devices): `train.d_steps` discriminator updates, one generator update and the generator EMA, on
 a global batch of `train.batch_size` examples per discriminator update. The real data are random
 uniform [-1, 1] arrays of the dataset's shape made once before timing, so no dataset is loaded
@@ -23,7 +23,6 @@ This is a measurement tool, not a test: it asserts nothing about the times.
 
 from __future__ import annotations
 
-import functools
 import os
 import platform
 import statistics
@@ -35,7 +34,7 @@ import jax
 import numpy as np
 from ml_collections import config_flags
 
-from gan_jax import configs, parallel, steps, train
+from gan_jax import configs, parallel, train
 from gan_jax import data as data_lib
 from gan_jax import state as state_lib
 
@@ -98,11 +97,7 @@ def time_gan_jax(config, real_local):
   spec, generator, discriminator, objective = train.build(config)
   _, init_state = train.abstract_state(config, generator, discriminator, spec, mesh)
   state = init_state(jax.random.PRNGKey(config.seed))
-  step_fn = parallel.shard_step(functools.partial(
-      steps.train_step, generator=generator, discriminator=discriminator, objective=objective,
-      z_dim=config.model.z_dim, ema_decay=config.train.ema_decay,
-      gp_weight=config.loss.gp_weight, r1_gamma=config.loss.r1_gamma, clip=config.loss.clip,
-      axis_name=parallel.AXIS), mesh)
+  step_fn = train.sharded_step(config, generator, discriminator, objective, mesh)
   real = parallel.global_batch_array(real_local, mesh)
   counts = (state_lib.count_params(state.g.params), state_lib.count_params(state.d.params))
   print(f'gan_jax: {mesh.size} device(s) in the mesh; generator {counts[0]:,} parameters, '

@@ -40,19 +40,21 @@ def image_grid(images: np.ndarray, columns: int | None = None, pad: int = 1) -> 
   return grid
 
 
-def save_png(array: np.ndarray, path: str) -> None:
-  """Writes to a temporary file and renames it, so a reader never sees half a picture."""
+def _write_atomically(path: str, write) -> None:
+  """`write(tmp_path)`, then a rename, so a reader never sees half a picture."""
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
   tmp = path + '.tmp'
-  Image.fromarray(array).save(tmp, format='PNG')
+  write(tmp)
   os.replace(tmp, path)
+
+
+def save_png(array: np.ndarray, path: str) -> None:
+  _write_atomically(path, lambda tmp: Image.fromarray(array).save(tmp, format='PNG'))
 
 
 def _save_figure(fig, path):
-  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  tmp = path + '.tmp'
-  fig.savefig(tmp, format='png', dpi=100, bbox_inches='tight')
-  os.replace(tmp, path)
+  _write_atomically(path, lambda tmp: fig.savefig(tmp, format='png', dpi=100,
+                                                  bbox_inches='tight'))
   _pyplot().close(fig)
 
 

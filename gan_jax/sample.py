@@ -68,7 +68,6 @@ def draw(workdir: str, *, num: int | None = None, seed: int = 0, out: str | None
   samples = np.asarray(generate(state.ema_params, state.g.batch_stats, z))
   kind = 'interpolation' if interpolate else 'sample'
   out = out or os.path.join(workdir, 'samples', f'{kind}_{step}.png')
-  sampling.ensure_parent(out)
   sampling.save_picture(config, spec, samples, out, title=f'step {step}', columns=columns)
   if spec.kind == 'points':
     np.save(os.path.splitext(out)[0] + '.npy', samples)

@@ -4,7 +4,6 @@ Used by the trainer for its periodic samples and by the `gan_jax.sample` command
 
 from __future__ import annotations
 
-import os
 
 import jax
 import jax.numpy as jnp
@@ -81,6 +80,3 @@ def read_png(path: str) -> np.ndarray:
   with Image.open(path) as im:
     return np.asarray(im.convert('RGB'))
 
-
-def ensure_parent(path: str) -> None:
-  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)

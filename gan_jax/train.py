@@ -78,6 +78,15 @@ def abstract_state(config, generator, discriminator, spec, mesh):
   return template, init
 
 
+def sharded_step(config, generator, discriminator, objective, mesh):
+  """`steps.train_step` with the config's fixed arguments bound, jitted over `mesh`."""
+  return parallel.shard_step(functools.partial(
+      steps.train_step, generator=generator, discriminator=discriminator, objective=objective,
+      z_dim=config.model.z_dim, ema_decay=config.train.ema_decay,
+      gp_weight=config.loss.gp_weight, r1_gamma=config.loss.r1_gamma, clip=config.loss.clip,
+      axis_name=parallel.AXIS), mesh)
+
+
 class _Metrics:
   """Per-step metrics kept on the device until a log step or a checkpoint needs them."""
 
@@ -182,11 +191,7 @@ def train_and_evaluate(config, workdir: str, *, devices=None):
                  mesh.size)
 
   # ---- The update step, sharded over the mesh. ----
-  step_fn = parallel.shard_step(functools.partial(
-      steps.train_step, generator=generator, discriminator=discriminator, objective=objective,
-      z_dim=config.model.z_dim, ema_decay=config.train.ema_decay,
-      gp_weight=config.loss.gp_weight, r1_gamma=config.loss.r1_gamma, clip=config.loss.clip,
-      axis_name=parallel.AXIS), mesh)
+  step_fn = sharded_step(config, generator, discriminator, objective, mesh)
 
   # ---- Samples from a fixed latent batch, comparable across steps. ----
   generate = sampling.make_generate(generator)

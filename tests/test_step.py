@@ -1,7 +1,6 @@
 """The sharded update step: the same global batch gives the same result on 1 and 8 devices,
 and its random numbers are fresh for every example, step and purpose."""
 
-import functools
 
 import jax
 import jax.numpy as jnp
@@ -18,11 +17,7 @@ def _run(config, devices, num_steps=3, seed=0):
   mesh = parallel.make_mesh(devices)
   _, init = train.abstract_state(config, g, d, spec, mesh)
   state = init(jax.random.PRNGKey(config.seed))
-  step = parallel.shard_step(functools.partial(
-      steps.train_step, generator=g, discriminator=d, objective=objective,
-      z_dim=config.model.z_dim, ema_decay=config.train.ema_decay,
-      gp_weight=config.loss.gp_weight, r1_gamma=config.loss.r1_gamma, clip=config.loss.clip),
-      mesh)
+  step = train.sharded_step(config, g, d, objective, mesh)
   rng = np.random.default_rng(seed)
   history = []
   for _ in range(num_steps):
@@ -109,12 +104,11 @@ def test_d_steps_use_separate_real_batches():
   config = load_experiment('gan_ring')
   config.train.d_steps = 2
   config.train.batch_size = 16
+  config.train.ema_decay = 0.0
   spec, g, d, objective = train.build(config)
   mesh = parallel.make_mesh(jax.devices()[:2])
   _, init = train.abstract_state(config, g, d, spec, mesh)
-  step = parallel.shard_step(functools.partial(
-      steps.train_step, generator=g, discriminator=d, objective=objective,
-      z_dim=config.model.z_dim, ema_decay=0.0), mesh)
+  step = train.sharded_step(config, g, d, objective, mesh)
   a = np.random.default_rng(0).normal(size=(1, 16, 2)).astype(np.float32)
   b = a + 3.0
   batches = lambda first, second: parallel.global_batch_array(np.concatenate([first, second]), mesh)

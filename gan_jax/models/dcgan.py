@@ -82,5 +82,5 @@ def build(model_config, out_shape, dtype):
   g = Generator(out_shape=tuple(out_shape), width=model_config.g_width,
                 norm=model_config.g_norm, upconv=model_config.upconv, dtype=dtype)
   d = Discriminator(width=model_config.d_width, norm=model_config.d_norm,
-                    downconv=model_config.get('downconv', 'plain'), dtype=dtype)
+                    downconv=model_config.downconv, dtype=dtype)
   return g, d

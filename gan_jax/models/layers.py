@@ -178,7 +178,7 @@ class UpConv2x(_Conv4x2):
 class DownConv2x(_Conv4x2):
   """Halves height and width: a 4x4 convolution with stride 2 and padding 1, by a method of
   DOWNCONV_METHODS."""
-  method: str = 'blocks'
+  method: str = 'plain'
   methods = DOWNCONV_METHODS
   config_key = 'downconv'
 

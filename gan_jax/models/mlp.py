@@ -6,6 +6,8 @@ the discriminator uses ReLU, LeakyReLU or maxout units and returns one logit per
 
 from __future__ import annotations
 
+import math
+
 from typing import Sequence
 
 import flax.linen as nn
@@ -33,10 +35,7 @@ class Generator(nn.Module):
                        use_bias=self.norm != 'batch', dtype=self.dtype)(x)
       x = layers.norm_layer(self.norm, train=train, axis_name=self.axis_name, dtype=self.dtype)(x)
       x = nn.relu(x)
-    size = 1
-    for d in self.out_shape:
-      size *= d
-    x = layers.dense(size, in_features=x.shape[-1], init=self.weight_init,
+    x = layers.dense(math.prod(self.out_shape), in_features=x.shape[-1], init=self.weight_init,
                      dtype=self.dtype)(x)
     if self.output == 'tanh':
       x = jnp.tanh(x)
