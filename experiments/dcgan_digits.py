@@ -13,8 +13,7 @@ from gan_jax import configs
 
 def get_config(arg=None):
   c = configs.base_config()
-  c.data.name = 'digits'           # sklearn.datasets.load_digits, no download
-  c.data.image_size = 32           # digits are resized from 8x8 to this
+  configs.image_data(c, 'digits', image_size=32, channels=1)  # resized from 8x8; no download
   c.data.num_classes = 10          # labels 0..9 (unused by the unconditional GAN)
 
   configs.dcgan_model(c)
@@ -23,15 +22,8 @@ def get_config(arg=None):
   c.model.d_width = 16             # discriminator channels: 16 -> 32 -> 64 (a wider D overpowers
                                    # G on these 1,797 images)
 
-  c.loss.name = 'non_saturating'   # as in the DCGAN paper
-
-  c.optim.g_lr = 2e-4              # DCGAN: Adam(2e-4, beta1 0.5)
-  c.optim.d_lr = 2e-4
-  c.optim.b1 = 0.5
-
-  c.train.steps = 3000             # about 107 epochs of the 1,797 digits at batch 64
-  c.train.batch_size = 64          # global batch
-  c.train.ema_decay = 0.999        # samples come from the EMA generator
+  # Non-saturating loss, Adam(2e-4, beta1 0.5); 3,000 steps are ~107 epochs at batch 64.
+  configs.dcgan_training(c, steps=3000, batch_size=64)
   c.train.log_every = 100          # scalars and a progress line
   c.train.sample_every = 500       # a grid of 64 samples from a fixed latent batch
   c.train.checkpoint_every = 1000  # and one at the end

@@ -19,7 +19,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.seed = 0                        # every random number of a run derives from this
 
   c.data = ml_collections.ConfigDict()
-  c.data.name = 'digits'            # a name from gan_jax.data.DATASETS
+  c.data.name = 'digits'            # see gan_jax/data/__init__.py: embedded, folder or TFDS
+  c.data.workers = 4                # threads reading and decoding batches ahead of the step
+  c.data.prefetch = 4               # steps' batches read ahead
 
   c.model = ml_collections.ConfigDict()
   c.model.name = 'dcgan'            # a name from gan_jax.models.MODELS
@@ -53,6 +55,23 @@ def base_config() -> ml_collections.ConfigDict:
   return c
 
 
+def image_data(c: ml_collections.ConfigDict, name: str, *, image_size: int, channels: int,
+               crop: int = 0) -> None:
+  """Sets an image dataset and the fields every image source reads (data/__init__.py)."""
+  c.data.name = name                # 'digits', 'folder', or a TFDS name ('mnist', 'celeb_a', ...)
+  c.data.image_size = image_size    # images are centre-cropped to a square and resized to this
+  c.data.channels = channels        # 1 (grayscale) or 3 (RGB); images are converted to it
+  c.data.crop = crop                # side of the centred square crop; 0 = the largest that fits
+  c.data.path = ml_collections.config_dict.placeholder(str)  # a folder of PNG/JPEG images
+  c.data.labels = False             # folders: class labels from first-level subfolder names
+  c.data.data_dir = ml_collections.config_dict.placeholder(str)  # TFDS directory (default
+  #                                   $TFDS_DATA_DIR or ~/tensorflow_datasets)
+  c.data.split = 'train'            # TFDS split
+  c.data.image_key = 'image'        # TFDS feature holding the image
+  c.data.label_key = 'label'        # TFDS feature holding the class label (absent: 0)
+  c.data.download = True            # TFDS: download and prepare when not prepared yet
+
+
 def dcgan_model(c: ml_collections.ConfigDict) -> None:
   """Adds the DCGAN architecture's fields (models/dcgan.py) to `c.model`."""
   c.model.name = 'dcgan'
@@ -64,6 +83,20 @@ def dcgan_model(c: ml_collections.ConfigDict) -> None:
   c.model.downconv = 'plain'        # D's strided convs as 'plain' or 'blocks' (exact)
 
 
+def dcgan_training(c: ml_collections.ConfigDict, *, steps: int, batch_size: int) -> None:
+  """The DCGAN paper's training choices: non-saturating loss, Adam(2e-4, beta1 0.5), samples
+  from an EMA generator."""
+  c.loss.name = 'non_saturating'
+  c.optim.name = 'adam'
+  c.optim.g_lr = 2e-4
+  c.optim.d_lr = 2e-4
+  c.optim.b1 = 0.5
+  c.optim.b2 = 0.999
+  c.train.steps = steps
+  c.train.batch_size = batch_size
+  c.train.ema_decay = 0.999
+
+
 def mlp_model(c: ml_collections.ConfigDict) -> None:
   """Adds the MLP architecture's fields (models/mlp.py) to `c.model`."""
   c.model.name = 'mlp'
@@ -73,6 +106,8 @@ def mlp_model(c: ml_collections.ConfigDict) -> None:
   c.model.g_output = 'none'         # 'tanh' for images in [-1, 1], 'none' for points
   c.model.d_activation = 'relu'     # 'relu' | 'leaky_relu' | 'tanh' | 'maxout'
   c.model.maxout_pieces = 5         # pieces per maxout unit
+  c.model.d_input_dropout = 0.0     # D dropout rate on its input (masks per example)
+  c.model.d_dropout = 0.0           # D dropout rate after each hidden layer
   c.model.weight_init = 'default'   # 'default' (Flax) or 'torch' (uniform weights and biases)
 
 
@@ -83,7 +118,7 @@ def _choose(kind, name, valid):
 
 def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
   """Fails fast, before data or compilation, on names and numbers that cannot work."""
-  _choose('data.name', config.data.name, data_lib.DATASETS)
+  data_lib.check(config.data)
   _choose('model.name', config.model.name, models.MODELS)
   _choose('loss.name', config.loss.name, losses.OBJECTIVES)
   _choose('optim.name', config.optim.name, state_lib.OPTIMIZERS)

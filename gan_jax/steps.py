@@ -23,6 +23,8 @@ from gan_jax.losses import Objective
 
 # Purposes folded into the step key, so that no two uses share random numbers.
 _D_LATENTS, _D_EPSILON, _G_LATENTS = 0, 1, 2
+# ... and the discriminator's dropout masks (used only by discriminators with dropout).
+_DROPOUT_REAL, _DROPOUT_FAKE, _DROPOUT_PENALTY, _DROPOUT_G = 3, 4, 5, 6
 
 
 def example_keys(key: jax.Array, local_batch: int, axis_name: str) -> jax.Array:
@@ -34,6 +36,13 @@ def example_keys(key: jax.Array, local_batch: int, axis_name: str) -> jax.Array:
 def _latents(key, local_batch, z_dim, axis_name):
   keys = example_keys(key, local_batch, axis_name)
   return jax.vmap(lambda k: jax.random.normal(k, (z_dim,)))(keys)
+
+
+def images_to_float(x: jax.Array) -> jax.Array:
+  """uint8 images (as image sources deliver them) to float32 in [-1, 1]; floats unchanged."""
+  if jnp.issubdtype(x.dtype, jnp.integer):
+    return x.astype(jnp.float32) * (2.0 / 255.0) - 1.0
+  return x
 
 
 def _probabilities(objective: Objective, real_logits, fake_logits):
@@ -53,14 +62,15 @@ def d_step(d_state, g_state, real, key, *, generator, discriminator, objective: 
   fake = lax.stop_gradient(fake)
 
   def loss_fn(params):
-    def d_apply(x, stats):
+    def d_apply(x, stats, purpose):
       return discriminator.apply({'params': params, 'batch_stats': stats}, x, train=True,
-                                 mutable=['batch_stats'])
-    real_logits, updates = d_apply(real, d_state.batch_stats)
-    fake_logits, updates = d_apply(fake, updates['batch_stats'])
+                                 mutable=['batch_stats'],
+                                 rngs={'dropout': jax.random.fold_in(key, purpose)})
+    real_logits, updates = d_apply(real, d_state.batch_stats, _DROPOUT_REAL)
+    fake_logits, updates = d_apply(fake, updates['batch_stats'], _DROPOUT_FAKE)
     loss, scalars = objective.d_loss(real_logits=real_logits, fake_logits=fake_logits)
     # Penalties see D with the statistics of this update and leave them unchanged.
-    d_fn = lambda x: d_apply(x, updates['batch_stats'])[0]
+    d_fn = lambda x: d_apply(x, updates['batch_stats'], _DROPOUT_PENALTY)[0]
     if objective.gradient_penalty:
       eps_keys = example_keys(jax.random.fold_in(key, _D_EPSILON), local_batch, axis_name)
       epsilon = jax.vmap(jax.random.uniform)(eps_keys)
@@ -98,7 +108,7 @@ def g_step(g_state, d_state, key, *, local_batch: int, generator, discriminator,
     # D's statistics are not updated by the generator's step.
     fake_logits, _ = discriminator.apply(
         {'params': d_state.params, 'batch_stats': d_state.batch_stats}, fake, train=True,
-        mutable=['batch_stats'])
+        mutable=['batch_stats'], rngs={'dropout': jax.random.fold_in(key, _DROPOUT_G)})
     loss, scalars = objective.g_loss(fake_logits=fake_logits)
     return loss, (updates['batch_stats'], scalars)
 
@@ -118,6 +128,7 @@ def train_step(state, real_batches, *, generator, discriminator, objective: Obje
   Metrics are averaged over devices and, for the discriminator, over its `d_steps` updates.
   """
   num_d_steps, local_batch = real_batches.shape[:2]
+  real_batches = images_to_float(real_batches)
   step_key = jax.random.fold_in(state.rng, state.step)
   d_keys = jax.random.split(jax.random.fold_in(step_key, 0), num_d_steps)
 

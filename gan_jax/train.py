@@ -158,10 +158,12 @@ def train_and_evaluate(config, workdir: str, *, devices=None):
   spec, generator, discriminator, objective = build(config)
 
   # ---- Input: a deterministic stream of global batches, each process reading its share. ----
-  examples, _ = data_lib.load(config.data, config.seed)
-  batches = pipeline.Batches(examples, global_batch=config.train.batch_size, seed=config.seed,
+  source = data_lib.open_source(config.data, config.seed)
+  batches = pipeline.Batches(source, global_batch=config.train.batch_size, seed=config.seed,
                              process_index=jax.process_index(),
-                             process_count=jax.process_count())
+                             process_count=jax.process_count(),
+                             workers=config.data.get('workers', 0),
+                             prefetch=config.data.get('prefetch', 2))
   workdir = os.path.abspath(workdir)
   os.makedirs(workdir, exist_ok=True)
 

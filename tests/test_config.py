@@ -80,10 +80,3 @@ def test_impossible_image_size_fails_at_start(tmp_path):
   config.data.image_size = 48
   with pytest.raises(ValueError, match='32, 64, 128'):
     train.train_and_evaluate(config, str(tmp_path / 'run'))
-
-
-def test_celeba_says_what_to_do_until_tfds_lands(tmp_path):
-  config = load_experiment('dcgan_celeba', None)
-  config.train.batch_size = 64
-  with pytest.raises(ValueError, match='synthetic'):
-    train.train_and_evaluate(config, str(tmp_path / 'run'))

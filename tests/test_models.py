@@ -120,3 +120,19 @@ def test_torch_weight_init_draws_weights_and_biases_within_one_over_sqrt_fan_in(
   with pytest.raises(ValueError, match="weight_init 'xavier'"):
     g, _ = models.build(c.model, (1,), jnp.float32)
     g.init(jax.random.PRNGKey(0), jnp.ones((1, 4)), train=False)
+
+
+def test_example_dropout_masks_follow_the_example_index():
+  from gan_jax.models import layers
+  drop = layers.ExampleDropout(0.5, axis_name=None)
+  x = jnp.ones((64, 100))
+  rngs = {'dropout': jax.random.PRNGKey(3)}
+  y = drop.apply({}, x, train=True, rngs=rngs)
+  kept = np.asarray(y) != 0
+  assert 0.4 < kept.mean() < 0.6
+  np.testing.assert_allclose(np.asarray(y)[kept], 2.0)  # kept units are scaled by 1 / (1 - p)
+  # Example i's mask depends on i only, not on the batch it came in: the first 16 of 64 get
+  # the masks they get in a batch of 16.
+  np.testing.assert_array_equal(drop.apply({}, x[:16], train=True, rngs=rngs), y[:16])
+  assert not np.array_equal(np.asarray(y[:16]), np.asarray(y[16:32]))
+  np.testing.assert_array_equal(drop.apply({}, x, train=False), x)  # off at evaluation

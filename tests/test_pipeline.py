@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from gan_jax.data import pipeline, toy
+from gan_jax.data import pipeline, sources, toy
 
 
 def _examples(n=10):
-  return np.arange(n, dtype=np.float32)[:, None]
+  return sources.ArraySource(np.arange(n, dtype=np.float32)[:, None])
 
 
 def test_each_epoch_is_a_permutation_and_epochs_differ():

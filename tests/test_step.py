@@ -41,6 +41,8 @@ CASES = {
     'dcgan_batchnorm': dict(experiment='dcgan_digits', loss='non_saturating', d_steps=1),
     # Two D updates per G update, gradient penalty and R1 (per-example epsilons).
     'mlp_wgan_gp_r1': dict(experiment='gan_ring', loss='wasserstein_gp', d_steps=2, r1=1.0),
+    # Maxout D with dropout: each example's mask follows its index in the global batch.
+    'mlp_maxout_dropout': dict(experiment='gan_mnist', loss='non_saturating', d_steps=1),
 }
 
 

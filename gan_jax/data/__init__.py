@@ -1,17 +1,32 @@
 """Datasets by name.
 
-`spec(data_config)` says what a dataset's examples look like without loading anything (so a
-workdir can be sampled with no data); `load(data_config, seed)` returns the in-memory
-(examples, labels) arrays that `pipeline.Batches` serves.
+`spec(data_config)` says what a dataset's examples look like without reading any (so a workdir
+can be sampled with no data at hand); `open_source(data_config, seed)` returns a random-access
+source (`sources.py`) that `pipeline.Batches` reads batches from.
+
+Names:
+- Embedded, no download: `digits` (scikit-learn's bundled 8x8 digits), the mixtures
+  `gaussian_1d`, `ring`, `grid`, and `synthetic` (random images, for plumbing and benchmarks).
+- `folder`: every PNG or JPEG below `data.path`.
+- Any TFDS dataset with an image feature: `mnist`, `fashion_mnist`, `cifar10`, `celeb_a`, or
+  any other name in the TFDS catalog (`data.image_key`, `data.label_key`).
+A TFDS name with `data.path` set reads that folder instead: the dataset's images as files.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
+import os
 
 import numpy as np
 
-from gan_jax.data import digits, toy
+from gan_jax.data import digits, sources, toy
+
+EMBEDDED = ('digits', 'gaussian_1d', 'ring', 'grid', 'synthetic')
+MIXTURES = ('gaussian_1d', 'ring', 'grid')
+TFDS_CATALOG = ('mnist', 'fashion_mnist', 'cifar10', 'celeb_a')  # tested; any TFDS name works
+NAMES = EMBEDDED + ('folder',) + TFDS_CATALOG
 
 
 @dataclasses.dataclass(frozen=True)
@@ -21,48 +36,61 @@ class DataSpec:
   num_classes: int = 0
 
 
-def _image_spec(c, channels):
-  return DataSpec((c.image_size, c.image_size, channels), 'image', c.get('num_classes', 0))
-
-
 def _synthetic(c, seed):
   # Random images of the configured shape: for benchmarks and plumbing, not for learning.
   rng = np.random.default_rng(seed)
-  x = rng.uniform(-1.0, 1.0, (c.num_train, c.image_size, c.image_size, c.channels))
-  return x.astype(np.float32), np.zeros((c.num_train,), np.int32)
+  shape = (c.num_train, c.image_size, c.image_size, c.channels)
+  return sources.ArraySource(rng.integers(0, 256, shape, dtype=np.uint8))
 
 
-def _not_yet(c, seed):
-  raise ValueError(
-      f'data.name={c.name!r}: TFDS datasets are not available in this version of gan_jax. '
-      'Train on --config.data.name=synthetic (random images of the same shape) instead.')
+def uses_folder(c) -> bool:
+  return c.name == 'folder' or (c.name not in EMBEDDED and bool(c.get('path')))
 
 
-# name -> (spec function, loader)
-DATASETS = {
-    'digits': (lambda c: _image_spec(c, 1), digits.load),
-    'gaussian_1d': (lambda c: DataSpec((1,), 'points'), toy.load),
-    'ring': (lambda c: DataSpec((2,), 'points'), toy.load),
-    'grid': (lambda c: DataSpec((2,), 'points'), toy.load),
-    'synthetic': (lambda c: _image_spec(c, c.channels), _synthetic),
-    'celeb_a': (lambda c: _image_spec(c, 3), _not_yet),
-}
+def spec(c) -> DataSpec:
+  if c.name in MIXTURES:
+    return DataSpec((1,) if c.name == 'gaussian_1d' else (2,), 'points')
+  channels = 1 if c.name == 'digits' else c.get('channels', 3)
+  return DataSpec((c.image_size, c.image_size, channels), 'image', c.get('num_classes', 0))
 
 
-def _entry(data_config):
-  if data_config.name not in DATASETS:
-    raise ValueError(f'unknown data.name {data_config.name!r}; choose one of {sorted(DATASETS)}')
-  return DATASETS[data_config.name]
+def check(c) -> None:
+  """Fast checks of a data config (names, paths, shapes); reads no examples."""
+  if (c.name not in EMBEDDED and c.name != 'folder' and not c.get('path')
+      and importlib.util.find_spec('tensorflow_datasets') is not None):
+    from gan_jax.data import tfds_source  # only a TFDS name needs TFDS
+    tfds_source.builder(c)  # raises for a name that is neither ours nor in the TFDS catalog
+  if c.name == 'folder' and not c.get('path'):
+    raise ValueError("data.name='folder' needs --config.data.path=DIR, a folder of images")
+  if c.get('path') and c.name in EMBEDDED:
+    raise ValueError(f'data.path is set, but data.name={c.name!r} is an embedded dataset that '
+                     "reads no files; use data.name='folder' to train on a folder of images")
+  if uses_folder(c) and not os.path.isdir(os.path.expanduser(c.path)):
+    raise FileNotFoundError(f'data.path={c.path!r} is not a directory')
+  if spec(c).kind == 'image':
+    if c.get('channels', 1 if c.name == 'digits' else 3) not in (1, 3):
+      raise ValueError(f'data.channels must be 1 (grayscale) or 3 (RGB), got {c.channels}')
+    if c.name == 'digits' and c.get('channels', 1) != 1:
+      raise ValueError('the bundled digits are grayscale: data.channels must be 1')
 
 
-def spec(data_config) -> DataSpec:
-  return _entry(data_config)[0](data_config)
-
-
-def load(data_config, seed: int):
-  examples, labels = _entry(data_config)[1](data_config, seed)
-  expected = spec(data_config).shape
-  if examples.shape[1:] != expected:
-    raise ValueError(f'data {data_config.name!r} gave examples of shape {examples.shape[1:]}, '
-                     f'expected {expected}')
-  return examples, labels
+def open_source(c, seed: int):
+  """The random-access source of `c` (see sources.py)."""
+  check(c)
+  if c.name == 'digits':
+    source = sources.ArraySource(*digits.load(c, seed))
+  elif c.name in MIXTURES:
+    source = sources.ArraySource(*toy.load(c, seed))
+  elif c.name == 'synthetic':
+    source = _synthetic(c, seed)
+  elif uses_folder(c):
+    source = sources.FolderSource(c.path, size=c.image_size, channels=c.channels,
+                                  crop=c.get('crop', 0), labels=c.get('labels', False))
+  else:
+    from gan_jax.data import tfds_source
+    source = tfds_source.TfdsSource(c)
+  expected = spec(c).shape
+  got = source.read(np.zeros(1, np.int64))[0].shape[1:]
+  if got != expected:
+    raise ValueError(f'data {c.name!r} gave examples of shape {got}, expected {expected}')
+  return source

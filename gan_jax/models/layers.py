@@ -197,6 +197,28 @@ class Maxout(nn.Module):
     return y.reshape(*y.shape[:-1], self.features, self.pieces).max(axis=-1)
 
 
+class ExampleDropout(nn.Module):
+  """Dropout whose mask for each example depends on its index in the global batch.
+
+  Flax's `nn.Dropout` draws one mask for a device's whole share, so the same global batch split
+  over another number of devices would see other masks. Here example i's mask comes from
+  fold_in(key, i), with i offset by the device's position on `axis_name`, so training does not
+  depend on the device count. Needs a 'dropout' RNG when `train` is set.
+  """
+  rate: float
+  axis_name: str | None = 'batch'
+
+  @nn.compact
+  def __call__(self, x, *, train: bool):
+    if not train or self.rate == 0.0:
+      return x
+    key = self.make_rng('dropout')
+    first = jax.lax.axis_index(self.axis_name) * x.shape[0] if self.axis_name else 0
+    keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(first + jnp.arange(x.shape[0]))
+    keep = jax.vmap(lambda k: jax.random.bernoulli(k, 1.0 - self.rate, x.shape[1:]))(keys)
+    return jnp.where(keep, x / (1.0 - self.rate), jnp.zeros_like(x))
+
+
 def norm_layer(kind: str, *, train: bool, axis_name: str | None, dtype):
   """'batch' (statistics over the global batch through `axis_name`), 'layer' or 'none'."""
   if kind == 'batch':

@@ -48,32 +48,36 @@ class Discriminator(nn.Module):
   hidden: Sequence[int] = (128, 128)
   activation: str = 'relu'     # 'relu' | 'leaky_relu' | 'tanh' | 'maxout'
   maxout_pieces: int = 5
+  input_dropout: float = 0.0   # dropout rate on the input (train only)
+  dropout: float = 0.0         # dropout rate after each hidden layer (train only)
   weight_init: str = 'default'
   axis_name: str | None = 'batch'
   dtype: jnp.dtype = jnp.float32
 
   @nn.compact
   def __call__(self, x, *, train: bool):
-    del train  # no batch-dependent layers
     x = x.reshape(x.shape[0], -1).astype(self.dtype)
+    x = layers.ExampleDropout(self.input_dropout, self.axis_name)(x, train=train)
     for width in self.hidden:
-      if self.activation == 'maxout':
-        x = layers.Maxout(width, self.maxout_pieces, weight_init=self.weight_init,
-                          dtype=self.dtype)(x)
-        continue
-      x = layers.dense(width, in_features=x.shape[-1], init=self.weight_init,
-                       dtype=self.dtype)(x)
-      if self.activation == 'relu':
-        x = nn.relu(x)
-      elif self.activation == 'leaky_relu':
-        x = nn.leaky_relu(x, 0.2)
-      elif self.activation == 'tanh':
-        x = jnp.tanh(x)
-      else:
-        raise ValueError(f"unknown activation {self.activation!r}; "
-                         "choose 'relu', 'leaky_relu', 'tanh' or 'maxout'")
+      x = self._hidden(x, width)
+      x = layers.ExampleDropout(self.dropout, self.axis_name)(x, train=train)
     x = layers.dense(1, in_features=x.shape[-1], init=self.weight_init, dtype=self.dtype)(x)
     return x[:, 0].astype(jnp.float32)
+
+  def _hidden(self, x, width):
+    if self.activation == 'maxout':
+      return layers.Maxout(width, self.maxout_pieces, weight_init=self.weight_init,
+                           dtype=self.dtype)(x)
+    x = layers.dense(width, in_features=x.shape[-1], init=self.weight_init,
+                     dtype=self.dtype)(x)
+    if self.activation == 'relu':
+      return nn.relu(x)
+    if self.activation == 'leaky_relu':
+      return nn.leaky_relu(x, 0.2)
+    if self.activation == 'tanh':
+      return jnp.tanh(x)
+    raise ValueError(f"unknown activation {self.activation!r}; "
+                     "choose 'relu', 'leaky_relu', 'tanh' or 'maxout'")
 
 
 def build(model_config, out_shape, dtype):
@@ -83,5 +87,7 @@ def build(model_config, out_shape, dtype):
                 weight_init=model_config.weight_init, dtype=dtype)
   d = Discriminator(hidden=tuple(model_config.d_hidden), activation=model_config.d_activation,
                     maxout_pieces=model_config.maxout_pieces,
+                    input_dropout=model_config.get('d_input_dropout', 0.0),
+                    dropout=model_config.get('d_dropout', 0.0),
                     weight_init=model_config.weight_init, dtype=dtype)
   return g, d
