@@ -8,12 +8,14 @@ What is measured: the pipeline train.py runs (`data.open_source` on `data.path`,
 `train.batch_size` images: each JPEG decoded, centre-cropped and resized to the config's
 resolution. Without --path, `--num_images` JPEGs of CelebA's aligned size (178x218, quality 90,
 smooth random content) are generated in a temporary folder first. Each round times `--batches`
-consecutive batches after the pipeline has started; the median round's images/s is reported.
+consecutive batches after the pipeline has started; the median round's images/s is reported,
+first decoding every image, then from the in-memory cache (`data.cache=True`) that serves
+every epoch after the first.
 
 Then, unless --no_step, the config's training step is timed as in benchmarks/step.py (same
 flags: --steps, --warmup, --batch_size, --dtype) and the last line printed is
 `input_over_step=<input images/s / step images/s>`: how many times faster the input is than
-what the step consumes on this machine.
+what the step consumes on this machine, with the input decoding every image.
 """
 
 from __future__ import annotations
@@ -63,25 +65,40 @@ def write_jpegs(directory: str, num: int, seed: int = 0) -> None:
     Image.fromarray(image).save(os.path.join(directory, f'{i:06d}.jpg'), quality=90)
 
 
-def time_input(config) -> float:
+def _rate(batches, batch_size):
   """Median images/s over rounds of consecutive batches."""
-  source = data_lib.open_source(config.data, config.seed)
-  workers = config.data.workers if _WORKERS.value is None else _WORKERS.value
-  batches = pipeline.Batches(source, global_batch=config.train.batch_size, seed=config.seed,
-                             workers=workers, prefetch=config.data.prefetch)
-  batches.next()  # starts the readers
   rates = []
   for _ in range(_ROUNDS.value):
     start = time.perf_counter()
     for _ in range(_BATCHES.value):
       batches.next()
-    rates.append(_BATCHES.value * config.train.batch_size / (time.perf_counter() - start))
-  rate = statistics.median(rates)
-  print(f'input: {len(source):,} images, batch {config.train.batch_size}, {workers} worker '
-        f'thread(s), {config.data.image_size}x{config.data.image_size}x{config.data.channels}; '
-        f'median {rate:,.0f} images/s (min {min(rates):,.0f}, max {max(rates):,.0f}) over '
-        f'{_ROUNDS.value} rounds of {_BATCHES.value} batches')
-  return rate
+    rates.append(_BATCHES.value * batch_size / (time.perf_counter() - start))
+  return statistics.median(rates), min(rates), max(rates)
+
+
+def time_input(config) -> float:
+  """Images/s decoding every image; then, with the decoded images cached in memory
+  (`data.cache`, the epochs after the first), the rate from the cache. Returns the first."""
+  workers = config.data.workers if _WORKERS.value is None else _WORKERS.value
+  c = config.train
+  results = {}
+  for cache in (False, True):
+    config.data.cache = cache
+    source = data_lib.open_source(config.data, config.seed)
+    batches = pipeline.Batches(source, global_batch=c.batch_size, seed=config.seed,
+                               workers=workers, prefetch=config.data.prefetch)
+    if cache:  # fill the cache: one epoch
+      for _ in range(-(-len(source) // c.batch_size)):
+        batches.next()
+    batches.next()  # starts the readers
+    results[cache] = _rate(batches, c.batch_size)
+  size = f'{config.data.image_size}x{config.data.image_size}x{config.data.channels}'
+  print(f'input: {len(source):,} images, batch {c.batch_size}, {workers} worker thread(s), '
+        f'{size}, {_ROUNDS.value} rounds of {_BATCHES.value} batches')
+  for cache, label in ((False, 'decoding every image'), (True, 'from the in-memory cache')):
+    median, low, high = results[cache]
+    print(f'input {label}: median {median:,.0f} images/s (min {low:,.0f}, max {high:,.0f})')
+  return results[False][0]
 
 
 def main(argv):

@@ -13,6 +13,7 @@ from gan_jax import configs
 def get_config(arg=None):
   c = configs.base_config()
   configs.image_data(c, 'cifar10', image_size=32, channels=3)  # 50,000 training images
+  c.data.cache = True              # decoded once, then from memory (150 MiB)
   c.data.num_classes = 10          # labels 0..9 (unused by the unconditional GAN)
 
   configs.dcgan_model(c)

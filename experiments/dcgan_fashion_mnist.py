@@ -12,6 +12,7 @@ from gan_jax import configs
 def get_config(arg=None):
   c = configs.base_config()
   configs.image_data(c, 'fashion_mnist', image_size=32, channels=1)  # 60,000 images
+  c.data.cache = True              # decoded once, then from memory (60 MiB)
   c.data.num_classes = 10          # 10 clothing classes (unused by the unconditional GAN)
 
   configs.dcgan_model(c)

@@ -70,6 +70,7 @@ def image_data(c: ml_collections.ConfigDict, name: str, *, image_size: int, chan
   c.data.image_key = 'image'        # TFDS feature holding the image
   c.data.label_key = 'label'        # TFDS feature holding the class label (absent: 0)
   c.data.download = True            # TFDS: download and prepare when not prepared yet
+  c.data.cache = False              # keep decoded images in memory after their first read
 
 
 def dcgan_model(c: ml_collections.ConfigDict) -> None:

@@ -322,3 +322,28 @@ def test_tensorflow_is_not_imported_off_the_tfds_path(image_folder, tmp_path):
                           text=True, timeout=300, cwd=REPO)
   assert result.returncode == 0, result.stderr[-3000:]
   assert result.stdout.strip().endswith('ok')
+
+
+def test_cache_decodes_each_example_once_and_serves_the_same_data():
+  calls = []
+
+  class Counting(sources.ArraySource):
+    def read(self, indices):
+      calls.append(np.array(indices))
+      return super().read(indices)
+
+  base = Counting(np.arange(40, dtype=np.uint8).reshape(10, 2, 2, 1), np.arange(10) % 3)
+  cached = sources.CachedSource(base)
+  calls.clear()  # the constructor read example 0 for its shape
+  plain = pipeline.Batches(sources.ArraySource(base.examples, base.labels), global_batch=5,
+                           seed=2)
+  stream = pipeline.Batches(cached, global_batch=5, seed=2)  # no threads: no double reads
+  for _ in range(6):  # three epochs
+    a, b = plain.next_with_labels(1), stream.next_with_labels(1)
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], b[1])
+  decoded = np.concatenate(calls)
+  assert sorted(decoded) == list(range(10))  # every example decoded exactly once
+
+  with pytest.raises(MemoryError, match='data.cache=True needs .* set --config.data.cache=False'):
+    sources.CachedSource(base, max_fraction_of_memory=1e-12)

@@ -89,6 +89,8 @@ def open_source(c, seed: int):
   else:
     from gan_jax.data import tfds_source
     source = tfds_source.TfdsSource(c)
+  if c.get('cache', False) and not isinstance(source, sources.ArraySource):
+    source = sources.CachedSource(source)
   expected = spec(c).shape
   got = source.read(np.zeros(1, np.int64))[0].shape[1:]
   if got != expected:

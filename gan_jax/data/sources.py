@@ -10,6 +10,8 @@ read from several threads at once.
   decoded is skipped: the next readable file in sorted order takes its place, so the stream
   stays deterministic, and each skipped file is logged once with the running count.
 - `tfds_source.TfdsSource`: a TFDS dataset prepared in array_record format.
+- `CachedSource`: keeps what another source decoded in memory, so that only the first epoch
+  pays for decoding (`data.cache`).
 """
 
 from __future__ import annotations
@@ -143,3 +145,34 @@ class FolderSource:
   def read(self, indices: np.ndarray):
     pairs = [self.read_one(int(i)) for i in indices]
     return np.stack([p[0] for p in pairs]), np.array([p[1] for p in pairs], np.int32)
+
+
+class CachedSource:
+  """Wraps a source of fixed-shape examples; each example is decoded once, then served from
+  memory. The cache is allocated up front (len x example bytes), and the allocation is checked
+  against the machine's memory before anything is decoded."""
+
+  def __init__(self, source, *, max_fraction_of_memory: float = 0.5):
+    first, _ = source.read(np.zeros(1, np.int64))
+    needed = len(source) * first[0].nbytes
+    available = os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES')
+    if needed > max_fraction_of_memory * available:
+      raise MemoryError(f'data.cache=True needs {needed / 2**30:.1f} GiB for {len(source):,} '
+                        f'examples of shape {first.shape[1:]}, more than '
+                        f'{max_fraction_of_memory:.0%} of this machine\'s '
+                        f'{available / 2**30:.1f} GiB; set --config.data.cache=False')
+    self.source = source
+    self.examples = np.empty((len(source),) + first.shape[1:], first.dtype)
+    self.labels = np.zeros(len(source), np.int32)
+    self.filled = np.zeros(len(source), bool)
+
+  def __len__(self):
+    return len(self.source)
+
+  def read(self, indices: np.ndarray):
+    missing = np.unique(indices[~self.filled[indices]])
+    if len(missing):
+      # Threads may decode the same example twice; both write identical values.
+      self.examples[missing], self.labels[missing] = self.source.read(missing)
+      self.filled[missing] = True
+    return self.examples[indices], self.labels[indices]
