@@ -3,10 +3,15 @@
 G: 100-d noise, two ReLU layers of 1,200 units, 784 outputs (tanh: pixels in [-1, 1], the
 paper's sigmoid rescaled). D: two maxout layers of 240 units with 5 pieces, dropout 0.2 on the
 input and 0.5 after each hidden layer, one logit. Batch 100, one D update per G update, the
-non-saturating generator loss the paper recommends in practice, SGD with momentum as in the
-paper's code.
+non-saturating generator loss the paper recommends in practice.
 
   python -m gan_jax.main --config=experiments/gan_mnist.py
+
+One departure: Adam(2e-4, beta1 0.5) for both players, not the paper's SGD with momentum. The
+paper's code also limited the norm of each weight column, which this MLP does not; without that
+constraint SGD(0.1, momentum 0.5) made the losses non-finite within 20 steps. With Adam, the same
+networks trained on the bundled digits at 28x28 (6,000 steps; not MNIST, which cannot be
+downloaded here) give noisy but digit-shaped samples with D(x) near 0.65 and D(G(z)) near 0.37.
 """
 
 from gan_jax import configs
@@ -31,10 +36,10 @@ def get_config(arg=None):
 
   c.loss.name = 'non_saturating'   # G maximises log D(G(z))
 
-  c.optim.name = 'sgd'             # SGD with momentum for both players
-  c.optim.g_lr = 0.1
-  c.optim.d_lr = 0.1
-  c.optim.b1 = 0.5                 # momentum
+  c.optim.name = 'adam'            # see the docstring: SGD diverged without max-norm limits
+  c.optim.g_lr = 2e-4
+  c.optim.d_lr = 2e-4
+  c.optim.b1 = 0.5
 
   c.train.steps = 60_000           # 100 epochs of 60,000 digits at batch 100
   c.train.batch_size = 100

@@ -7,11 +7,62 @@ are split along their example axis. `shard_step` runs a per-device program (see 
 
 from __future__ import annotations
 
+import os
+
+from absl import logging
 import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 AXIS = 'batch'
+
+
+def cluster_environment() -> str | None:
+  """The multi-process launcher this process runs under, if any (one that
+  `jax.distributed.initialize()` detects by itself), else None."""
+  env = os.environ
+  if int(env.get('SLURM_NTASKS', '1')) > 1 and 'SLURM_JOB_ID' in env:
+    return 'SLURM'
+  if int(env.get('OMPI_COMM_WORLD_SIZE', '1')) > 1:
+    return 'Open MPI'
+  if len([h for h in env.get('TPU_WORKER_HOSTNAMES', '').split(',') if h]) > 1:
+    return 'TPU VM'
+  if env.get('JAX_COORDINATOR_ADDRESS'):
+    return 'JAX_COORDINATOR_ADDRESS'
+  return None
+
+
+def initialize_distributed(coordinator_address: str | None = None,
+                           num_processes: int | None = None,
+                           process_id: int | None = None) -> bool:
+  """Starts JAX's multi-controller runtime when this is one of several processes: from the
+  arguments when given, else from the cluster's environment (SLURM, Open MPI, TPU VMs).
+  Returns whether it did. Must run before anything touches a JAX device."""
+  explicit = coordinator_address is not None or num_processes is not None
+  if explicit:
+    missing = [name for name, value in (('coordinator_address', coordinator_address),
+                                        ('num_processes', num_processes),
+                                        ('process_id', process_id)) if value is None]
+    if missing:
+      raise ValueError(f'multi-process training needs --coordinator_address, --num_processes '
+                       f'and --process_id together; missing: {", ".join(missing)}')
+    if not 0 <= process_id < num_processes:
+      raise ValueError(f'--process_id={process_id} must be in [0, {num_processes})')
+    if num_processes == 1:
+      return False
+  elif cluster_environment() is None:
+    return False
+  # Cross-process collectives on CPU devices need gloo; accelerators use their own.
+  jax.config.update('jax_cpu_collectives_implementation', 'gloo')
+  if explicit:
+    jax.distributed.initialize(coordinator_address=coordinator_address,
+                               num_processes=num_processes, process_id=process_id)
+  else:
+    jax.distributed.initialize()
+  logging.info('Process %d of %d (%s); %d local device(s), %d in all.', jax.process_index(),
+               jax.process_count(), 'flags' if explicit else cluster_environment(),
+               jax.local_device_count(), jax.device_count())
+  return True
 
 
 def make_mesh(devices=None) -> Mesh:

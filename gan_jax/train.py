@@ -262,9 +262,10 @@ def train_and_evaluate(config, workdir: str, *, devices=None):
                         signal.Signals(stop.signum).name, step, ckpt.directory)
   except NonFiniteLossError as e:
     last = ckpt.latest_step()
+    kept = (f'the last good checkpoint is step {last} in {ckpt.directory} (nothing later was '
+            'saved)' if last is not None else 'no checkpoint had been saved yet')
     raise NonFiniteLossError(
-        f'{e}. Training stopped; the last good checkpoint is step {last} in {ckpt.directory} '
-        '(nothing later was saved). Lower the learning rates, try another objective or '
+        f'{e}. Training stopped; {kept}. Lower the learning rates, try another objective or '
         "train.dtype='float32'.") from None
   finally:
     ckpt.close()  # waits for any asynchronous save: what was started is completed

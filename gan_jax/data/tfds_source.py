@@ -79,7 +79,7 @@ def cannot_prepare(b) -> str | None:
   down = [h for h, f in zip(hosts, futures) if not (f.done() and f.result())]
   if down:
     reasons.append(f'its download host(s) {", ".join(down)} cannot be reached (no network?)')
-  return ' and '.join(reasons) or None
+  return '; and '.join(reasons) or None
 
 
 def _prepare_command(b, data_dir_root) -> str:
