@@ -9,6 +9,7 @@ from about step 1,000 on.
 """
 
 from gan_jax import configs
+from gan_jax.launch import sweeps
 
 
 def get_config(arg=None):
@@ -37,3 +38,14 @@ def get_config(arg=None):
   elif arg:
     raise ValueError(f'unknown config argument {arg!r}; the only one is "smoke"')
   return c
+
+
+def get_sweep(name=None):
+  """python -m gan_jax.launch --config=experiments/dcgan_digits.py --sweep=NAME --backend=local"""
+  if name in (None, 'seeds'):
+    return sweeps.product(seed=[0, 1, 2])
+  if name == 'lr':               # both players' learning rates
+    return sweeps.product(**{'optim.g_lr': [1e-4, 2e-4, 4e-4], 'optim.d_lr': [1e-4, 2e-4]})
+  if name == 'losses':           # objectives at the DCGAN settings
+    return sweeps.product(**{'loss.name': ['non_saturating', 'least_squares', 'hinge']})
+  raise ValueError(f'unknown sweep {name!r}; choose seeds, lr or losses')

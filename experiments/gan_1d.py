@@ -18,6 +18,7 @@ x ~ 4, so a ReLU D is nearly linear over the data, sees little beyond G's mean, 
 """
 
 from gan_jax import configs
+from gan_jax.launch import sweeps
 
 
 def get_config(arg=None):
@@ -59,3 +60,14 @@ def get_config(arg=None):
   elif arg:
     raise ValueError(f'unknown config argument {arg!r}; the only one is "smoke"')
   return c
+
+
+def get_sweep(name=None):
+  """python -m gan_jax.launch --config=experiments/gan_1d.py --sweep=NAME --backend=local"""
+  if name in (None, 'seeds'):    # the figure on three seeds
+    return sweeps.product(seed=[0, 1, 2])
+  if name == 'd_steps':          # the paper's k: D updates per G update
+    return sweeps.product(**{'train.d_steps': [1, 3, 5]})
+  if name == 'smoke':            # two tiny runs, for tests (with --config=...gan_1d.py:smoke)
+    return sweeps.zipped(seed=[0, 1], **{'optim.d_lr': [1e-3, 5e-4]})
+  raise ValueError(f'unknown sweep {name!r}; choose seeds, d_steps or smoke')

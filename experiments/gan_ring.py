@@ -12,6 +12,7 @@ plain GAN typically covers some of the 8 modes and misses others (PacGAN Table 1
 """
 
 from gan_jax import configs
+from gan_jax.launch import sweeps
 
 
 def get_config(arg=None):
@@ -38,3 +39,10 @@ def get_config(arg=None):
   elif arg:
     raise ValueError(f'unknown config argument {arg!r}; the only one is "smoke"')
   return c
+
+
+def get_sweep(name=None):
+  """python -m gan_jax.launch --config=experiments/gan_ring.py --sweep=NAME --backend=local"""
+  if name in (None, 'seeds'):    # the papers report means over runs
+    return sweeps.product(seed=[0, 1, 2, 3, 4])
+  raise ValueError(f'unknown sweep {name!r}; the only one is seeds')

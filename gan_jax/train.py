@@ -205,12 +205,15 @@ def train_and_evaluate(config, workdir: str, *, devices=None):
   def save_samples(step):
     if not is_main:
       return
-    samples = np.asarray(generate(state.ema_params, state.g.batch_stats, fixed_z))
+    # Host copies of the replicated state: process 0 then samples on its own devices, with no
+    # computation that the other processes would have to join.
+    ema, g_stats, d_params, d_stats = jax.device_get(
+        (state.ema_params, state.g.batch_stats, state.d.params, state.d.batch_stats))
+    samples = np.asarray(generate(ema, g_stats, fixed_z))
     path = os.path.join(workdir, 'samples', f'step_{step}.png')
     d_curve = None
     if spec.shape == (1,):
-      d_curve = sampling.d_curve_1d(config, objective, discriminate, state.d.params,
-                                    state.d.batch_stats)
+      d_curve = sampling.d_curve_1d(config, objective, discriminate, d_params, d_stats)
     sampling.save_picture(config, spec, samples, path, title=f'step {step}', d_curve=d_curve)
     writer.image(step, 'samples', sampling.read_png(path))
 
