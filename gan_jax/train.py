@@ -32,10 +32,17 @@ class NonFiniteLossError(FloatingPointError):
 
 
 class StopRequest:
-  """Set by SIGTERM or the first Ctrl-C; the loop then saves a checkpoint and returns."""
+  """Set by SIGTERM or the first Ctrl-C; the loop then saves a checkpoint and returns.
+
+  With several processes, the signal may reach them a step apart, and a process that stopped
+  alone would leave the others waiting in a collective. So they agree: every
+  `_STOP_SYNC_EVERY` steps each process shares whether it was signalled, and all stop together
+  at the first such step after any of them was.
+  """
 
   def __init__(self):
-    self.signum = None
+    self.signum = None   # the signal this process received
+    self.agreed = None   # the signal all processes stop for
 
   def __call__(self, signum, frame):
     if self.signum == signal.SIGINT and signum == signal.SIGINT:
@@ -43,6 +50,18 @@ class StopRequest:
     self.signum = signum
     logging.warning('Received %s: stopping after this step and saving a checkpoint.',
                     signal.Signals(signum).name)
+
+  def should_stop(self, step: int) -> bool:
+    if jax.process_count() == 1:
+      self.agreed = self.signum
+    elif step % _STOP_SYNC_EVERY == 0:
+      from jax.experimental import multihost_utils
+      signals = multihost_utils.process_allgather(np.int32(self.signum or 0))
+      self.agreed = int(np.max(signals)) or None
+    return self.agreed is not None
+
+
+_STOP_SYNC_EVERY = 10  # steps between the processes' agreements on stopping
 
 
 @contextlib.contextmanager
@@ -234,7 +253,7 @@ def train_and_evaluate(config, workdir: str, *, devices=None):
   loop_start = time.time()
   try:
     with _stop_on_signals(stop):
-      while step < total_steps and stop.signum is None:
+      while step < total_steps and not stop.should_stop(step):
         real = parallel.global_batch_array(batches.next(config.train.d_steps), mesh)
         state, step_metrics = step_fn(state, real)
         step += 1
@@ -258,11 +277,11 @@ def train_and_evaluate(config, workdir: str, *, devices=None):
           save_samples(step)
         if step % config.train.checkpoint_every == 0 or step == total_steps:
           save_checkpoint(step)
-      if stop.signum is not None:
+      if stop.agreed is not None:
         if saved_step != step:
           save_checkpoint(step)
         logging.warning('Stopped by %s at step %d; checkpoint saved in %s.',
-                        signal.Signals(stop.signum).name, step, ckpt.directory)
+                        signal.Signals(stop.agreed).name, step, ckpt.directory)
   except NonFiniteLossError as e:
     last = ckpt.latest_step()
     kept = (f'the last good checkpoint is step {last} in {ckpt.directory} (nothing later was '
@@ -278,6 +297,6 @@ def train_and_evaluate(config, workdir: str, *, devices=None):
       if records:
         plots.plot_losses(records, os.path.join(workdir, 'losses.png'))
     writer.close()
-  if stop.signum is not None:
-    raise SystemExit(128 + stop.signum)
+  if stop.agreed is not None:
+    raise SystemExit(128 + stop.agreed)
   return state

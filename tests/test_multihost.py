@@ -1,17 +1,21 @@
 """Real multi-process training on this machine: 2 processes x 2 CPU devices, talking through
 JAX's distributed runtime and gloo collectives (launch/local.sh), against 1 process x 4
-devices on the same global batch; and the 2-process run resuming from its own checkpoint."""
+devices on the same global batch; the 2-process run resuming from its own checkpoint; and a
+SIGTERM reaching one process stopping both at the same step with a checkpoint."""
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import jax
 import numpy as np
 
 from conftest import REPO, load_experiment
 from gan_jax import checkpointing, parallel, train
+from gan_jax.launch import sweeps
 
 EXPERIMENT = 'experiments/dcgan_digits.py:smoke'  # batch norm: statistics cross processes
 
@@ -79,3 +83,29 @@ def test_two_processes_match_one_and_resume_from_their_checkpoint(tmp_path):
   np.testing.assert_allclose([r['d_loss'] for r in records],
                              [r['d_loss'] for r in single_records], rtol=1e-4)
   assert sorted(os.listdir(multi / 'samples')) == ['step_2.png', 'step_4.png']
+
+
+def test_a_signal_to_one_process_stops_all_at_one_step_with_a_checkpoint(tmp_path):
+  workdir, log_dir = tmp_path / 'run', tmp_path / 'logs'
+  launcher = subprocess.Popen(
+      ['bash', str(REPO / 'launch' / 'local.sh'), '2', '--config=experiments/gan_ring.py:smoke',
+       f'--workdir={workdir}', '--config.train.steps=100000', '--config.train.log_every=1000',
+       '--config.train.checkpoint_every=100000'],
+      cwd=REPO, env=_env(DEVICES_PER_PROCESS='2', LOG_DIR=str(log_dir), PYTHON=sys.executable),
+      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+  logs = [log_dir / f'process_{i}.log' for i in range(2)]
+  deadline = time.time() + 240
+  while not all(p.exists() and 'Compiled and ran the first step' in p.read_text() for p in logs):
+    assert launcher.poll() is None and time.time() < deadline, launcher.stdout.read()
+    time.sleep(0.5)
+  pid = subprocess.run(['pgrep', '-f', f'workdir={workdir} .*--process_id=1'],
+                       capture_output=True, text=True, check=True).stdout.split()[0]
+  os.kill(int(pid), signal.SIGTERM)  # process 1 only, as a scheduler may deliver it unevenly
+  output, _ = launcher.communicate(timeout=240)
+  assert launcher.returncode == 128 + signal.SIGTERM, output
+  stopped = [[line for line in p.read_text().splitlines() if 'Stopped by SIGTERM at step' in line]
+             for p in logs]
+  assert all(len(s) == 1 for s in stopped), stopped
+  steps = {s[0].split('at step ')[1].split(';')[0] for s in stopped}
+  assert len(steps) == 1  # both processes stopped after the same step...
+  assert sweeps.latest_checkpoint(str(workdir)) == int(steps.pop())  # ...and saved it
