@@ -26,6 +26,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.model = ml_collections.ConfigDict()
   c.model.name = 'dcgan'            # a name from gan_jax.models.MODELS
   c.model.z_dim = 100               # latent dimension; z ~ N(0, I)
+  c.model.pack = 1                  # PacGAN: D judges packs of this many examples; 1 = off
 
   c.loss = ml_collections.ConfigDict()
   c.loss.name = 'non_saturating'    # a name from gan_jax.losses.OBJECTIVES
@@ -135,6 +136,11 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
     b = config.train.batch_size
     raise ValueError(f'train.batch_size={b} is not divisible by the {n} devices; choose a '
                      f'multiple of {n}, e.g. {max(n, b // n * n)} or {(b // n + 1) * n}.')
+  pack = config.model.get('pack', 1)
+  if pack > 1 and (config.train.batch_size // num_devices) % pack:
+    raise ValueError(f'model.pack={pack} needs each device\'s share of the batch '
+                     f'({config.train.batch_size} / {num_devices} devices) to be a multiple '
+                     f'of {pack}; choose train.batch_size accordingly.')
   objective = losses.get(config.loss.name)
   if ((objective.gradient_penalty or config.loss.r1_gamma > 0)
       and config.model.get('d_norm', 'none') == 'batch'):

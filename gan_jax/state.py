@@ -49,7 +49,7 @@ def create_state(config, generator, discriminator, data_shape, rng: jax.Array) -
   """A fresh state. Pure in `rng`: `jax.eval_shape` of it gives the restore template."""
   g_key, d_key, train_key = jax.random.split(rng, 3)
   z = jnp.zeros((1, config.model.z_dim), jnp.float32)
-  x = jnp.zeros((1, *data_shape), jnp.float32)
+  x = jnp.zeros((config.model.get('pack', 1), *data_shape), jnp.float32)  # one (packed) input
   g_vars = generator.init(g_key, z, train=False)
   d_vars = discriminator.init(d_key, x, train=False)
   g = TrainState.create(apply_fn=generator.apply, params=g_vars['params'],

@@ -231,7 +231,7 @@ def train_and_evaluate(config, workdir: str, *, devices=None):
     samples = np.asarray(generate(ema, g_stats, fixed_z))
     path = os.path.join(workdir, 'samples', f'step_{step}.png')
     d_curve = None
-    if spec.shape == (1,):
+    if spec.shape == (1,) and config.model.get('pack', 1) == 1:  # a packed D judges packs
       d_curve = sampling.d_curve_1d(config, objective, discriminate, d_params, d_stats)
     sampling.save_picture(config, spec, samples, path, title=f'step {step}', d_curve=d_curve)
     writer.image(step, 'samples', sampling.read_png(path))

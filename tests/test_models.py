@@ -136,3 +136,33 @@ def test_example_dropout_masks_follow_the_example_index():
   np.testing.assert_array_equal(drop.apply({}, x[:16], train=True, rngs=rngs), y[:16])
   assert not np.array_equal(np.asarray(y[:16]), np.asarray(y[16:32]))
   np.testing.assert_array_equal(drop.apply({}, x, train=False), x)  # off at evaluation
+
+
+def test_packed_discriminator_judges_concatenated_packs():
+  for shape, inner in (((2,), models.mlp.Discriminator(hidden=(8,))),
+                       ((32, 32, 3), models.dcgan.Discriminator(width=8, norm='none'))):
+    packed = models.Packed(inner, 3)
+    x = jax.random.normal(jax.random.PRNGKey(0), (6, *shape))
+    variables = packed.init(jax.random.PRNGKey(1), x, train=False)
+    out = packed.apply(variables, x, train=False)
+    assert out.shape == (2,)
+    # The same as the inner D on the packs concatenated along the last axis, in order.
+    joined = jnp.concatenate([x[0::3], x[1::3], x[2::3]], axis=-1)
+    inner_vars = {k: v['discriminator'] for k, v in variables.items()}
+    np.testing.assert_allclose(out, inner.apply(inner_vars, joined, train=False), rtol=1e-5,
+                               atol=1e-6)
+    with pytest.raises(ValueError, match='packs of 3'):
+      packed.apply(variables, x[:5], train=False)
+
+
+def test_pack_must_divide_each_devices_share():
+  config = configs.base_config()
+  configs.mlp_model(config)
+  config.data.name = 'ring'
+  config.data.update(dict(num_modes=8, radius=1.0, std=0.01, num_train=100))
+  config.model.pack = 3
+  config.train.batch_size = 64
+  with pytest.raises(ValueError, match='model.pack=3 .* multiple of 3'):
+    configs.validate(config, 8)
+  config.train.batch_size = 48
+  configs.validate(config, 8)

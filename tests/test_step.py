@@ -43,6 +43,8 @@ CASES = {
     'mlp_wgan_gp_r1': dict(experiment='gan_ring', loss='wasserstein_gp', d_steps=2, r1=1.0),
     # Maxout D with dropout: each example's mask follows its index in the global batch.
     'mlp_maxout_dropout': dict(experiment='gan_mnist', loss='non_saturating', d_steps=1),
+    # PacGAN: D judges packs of 4 consecutive examples, which never straddle two devices.
+    'mlp_pacgan4': dict(experiment='gan_ring', loss='non_saturating', d_steps=1, pack=4),
 }
 
 
@@ -53,6 +55,7 @@ def test_one_device_equals_eight(case):
   config.loss.name = opts['loss']
   config.loss.r1_gamma = opts.get('r1', 0.0)
   config.train.d_steps = opts['d_steps']
+  config.model.pack = opts.get('pack', 1)
   config.train.batch_size = 32
   state_1, metrics_1 = _run(config, jax.devices()[:1])
   state_8, metrics_8 = _run(config, jax.devices()[:8])
