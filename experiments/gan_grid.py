@@ -45,4 +45,9 @@ def get_sweep(name=None):
   """python -m gan_jax.launch --config=experiments/gan_grid.py --sweep=NAME --backend=local"""
   if name in (None, 'seeds'):    # the papers report means over runs
     return sweeps.product(seed=[0, 1, 2, 3, 4])
-  raise ValueError(f'unknown sweep {name!r}; the only one is seeds')
+  if name == 'pacgan':           # GAN and PacGAN2-4 (packs of k); D sees 100 packs per batch
+    packs = [1, 2, 3, 4]
+    return sweeps.combine(
+        sweeps.zipped(**{'model.pack': packs, 'train.batch_size': [100 * k for k in packs]}),
+        sweeps.product(seed=[0, 1, 2]))
+  raise ValueError(f'unknown sweep {name!r}; choose seeds or pacgan')

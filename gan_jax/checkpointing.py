@@ -19,8 +19,9 @@ class CheckpointError(RuntimeError):
 
 class Checkpointer:
 
-  def __init__(self, workdir: str, keep: int = 3, *, read_only: bool = False):
-    self.directory = os.path.join(os.path.abspath(workdir), 'checkpoints')
+  def __init__(self, workdir: str, keep: int = 3, *, read_only: bool = False,
+               subdir: str = 'checkpoints'):
+    self.directory = os.path.join(os.path.abspath(workdir), subdir)
     if read_only and not os.path.isdir(self.directory):
       raise CheckpointError(f'no checkpoints in {self.directory}: is {workdir!r} the workdir of '
                             'a training run (python -m gan_jax.main ... --workdir=DIR)?')

@@ -53,6 +53,17 @@ def base_config() -> ml_collections.ConfigDict:
   c.train.checkpoint_every = 1000   # steps between checkpoints (one is always saved at the end)
   c.train.keep_checkpoints = 3      # newest checkpoints kept
   c.train.num_samples = 64          # images in each sample grid (points: 2,500 in plots)
+
+  c.evals = ml_collections.ConfigDict()  # gan_jax/evaluation.py
+  c.evals.metrics = ()              # names from gan_jax.evaluation.METRICS, e.g. ('modes',)
+  c.evals.every = 0                 # steps between evaluations (and one at the end); 0 = off
+  c.evals.num_samples = 10_000      # generated samples per evaluation (EMA generator)
+  c.evals.num_real = 10_000         # training examples for the real statistics
+  c.evals.batch_size = 500          # generation / feature batch
+  c.evals.best_metric = ''          # keep the best checkpoint by this scalar, e.g. 'fid'
+  c.evals.classifier = 'digits'     # dataset classifier for domain_fd / stacked_modes
+  c.evals.classifier_dir = ml_collections.config_dict.placeholder(str)  # default: classifiers/
+  c.evals.inception_weights = '~/.cache/gan_jax/fid_inception.npz'  # see README: Evaluation
   return c
 
 
@@ -148,6 +159,8 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
         f"loss.name={config.loss.name!r} with r1_gamma={config.loss.r1_gamma} penalises each "
         "example's input gradient, which batch norm in D mixes across the batch; set "
         "--config.model.d_norm=layer (or none), as the WGAN-GP paper does.")
+  from gan_jax import evaluation  # lazy: evaluation imports the data layer and samplers
+  evaluation.check(config)
   spec = data_lib.spec(config.data)
   # Building the modules checks shapes and model-specific fields (e.g. DCGAN image sizes).
   models.build(config.model, spec.shape, 'float32')
@@ -173,6 +186,9 @@ def pacgan_mixture_setting(c: ml_collections.ConfigDict) -> None:
   c.optim.b1 = 0.8
   c.train.batch_size = 100
   c.train.ema_decay = 0.0           # the papers evaluate the generator itself
+  c.evals.metrics = ('modes',)      # modes captured, % high quality, reverse KL
+  c.evals.num_samples = 2500        # the papers' evaluation sample
+  c.evals.every = 10_000            # and at the end
 
 
 def smoke_train(c: ml_collections.ConfigDict) -> None:

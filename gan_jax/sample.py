@@ -8,16 +8,13 @@ Images: a PNG grid. 1-D / 2-D data: a plot over the data density plus a .npy of 
 Samples come from the EMA generator (identical to the generator when EMA is off).
 """
 
-import json
 import os
 
 from absl import app, flags, logging
-import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 
-from gan_jax import checkpointing, parallel, sampling, train, writers
+from gan_jax import runs, sampling, writers
 
 _WORKDIR = flags.DEFINE_string('workdir', None, 'The run directory (holds config.json).')
 _NUM = flags.DEFINE_integer('num', None, 'Samples to draw (default: 64 images, 2,500 points); '
@@ -30,26 +27,10 @@ _INTERP_STEPS = flags.DEFINE_integer('interpolation_steps', 10, 'Images per inte
 flags.mark_flags_as_required(['workdir'])
 
 
-def load_config(workdir: str) -> ml_collections.ConfigDict:
-  path = os.path.join(workdir, 'config.json')
-  if not os.path.exists(path):
-    raise FileNotFoundError(f'{path} not found: is {workdir!r} the workdir of a training run?')
-  with open(path, encoding='utf-8') as f:
-    return ml_collections.ConfigDict(json.load(f))
-
-
 def draw(workdir: str, *, num: int | None = None, seed: int = 0, out: str | None = None,
          step: int | None = None, interpolate: bool = False, interpolation_steps: int = 10):
   """Writes the picture (and .npy for points); returns (path, samples)."""
-  config = load_config(workdir)
-  spec, generator, discriminator, _ = train.build(config)
-  mesh = parallel.make_mesh(jax.devices()[:1])
-  template, _ = train.abstract_state(config, generator, discriminator, spec, mesh)
-  ckpt = checkpointing.Checkpointer(workdir, read_only=True)
-  try:
-    state, _ = ckpt.restore(template, step)
-  finally:
-    ckpt.close()
+  config, spec, generator, state = runs.restore(workdir, step)
   step = int(state.step)
   generate = sampling.make_generate(generator)
   z_dim = config.model.z_dim

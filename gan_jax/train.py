@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import os
 import signal
 import time
@@ -20,7 +21,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gan_jax import checkpointing, configs, losses, models, parallel, plots, sampling, steps
+from gan_jax import checkpointing, configs, evaluation, losses, models, parallel, plots, sampling
+from gan_jax import steps
 from gan_jax import state as state_lib
 from gan_jax import writers
 from gan_jax import data as data_lib
@@ -164,6 +166,21 @@ def _write_config(config, workdir):
   os.replace(tmp, path)
 
 
+def _write_json(path, value):
+  with open(path + '.tmp', 'w', encoding='utf-8') as f:
+    json.dump(value, f, indent=2)
+  os.replace(path + '.tmp', path)
+
+
+def _read_best(workdir):
+  """The best evaluation so far ({'metric', 'value', 'step'}), from a resumed run's best.json."""
+  path = os.path.join(workdir, 'best.json')
+  if not os.path.exists(path):
+    return None
+  with open(path, encoding='utf-8') as f:
+    return json.load(f)
+
+
 def train_and_evaluate(config, workdir: str, *, devices=None):
   """Trains `config` in `workdir` (resuming if it holds checkpoints); returns the final state.
 
@@ -238,6 +255,41 @@ def train_and_evaluate(config, workdir: str, *, devices=None):
 
   metrics = _Metrics()
 
+  # ---- Evaluation: metrics on the EMA generator; the best checkpoint is kept apart. ----
+  evaluate_every = config.evals.every if config.evals.metrics else 0
+  evaluator = evaluation.Evaluator(config, generator) if evaluate_every and is_main else None
+  best_metric = config.evals.best_metric if evaluate_every else ''
+  best_ckpt = (checkpointing.Checkpointer(workdir, keep=1, subdir='checkpoints_best')
+               if best_metric else None)
+  best = _read_best(workdir) if best_metric else None
+  if best and best.get('metric') != best_metric:
+    best = None  # kept by another metric: start afresh
+
+  def run_evaluation(step):
+    nonlocal best
+    improved, value = False, None
+    if evaluator is not None:
+      scalars = evaluator(state.ema_params, state.g.batch_stats, seed=config.seed)
+      writer.scalars(step, scalars)
+      value = scalars.get(f'eval/{best_metric}')
+      if best_metric and value is not None and np.isfinite(value):
+        better = (value < best['value'] if evaluation.lower_is_better(best_metric)
+                  else value > best['value']) if best else True
+        improved = bool(better)
+    if best_ckpt is None:
+      return
+    if jax.process_count() > 1:  # process 0 evaluated; every process takes part in the save
+      from jax.experimental import multihost_utils
+      improved = bool(multihost_utils.broadcast_one_to_all(np.int32(improved)))
+    if improved:
+      metrics.fetch()
+      best_ckpt.save(step, state, batches.get_state())
+      if is_main:
+        best = {'metric': best_metric, 'value': value, 'step': step}
+        _write_json(os.path.join(workdir, 'best.json'), best)
+        logging.info('New best %s %.4g at step %d: saved in %s.', best_metric, value, step,
+                     best_ckpt.directory)
+
   def save_checkpoint(step):
     nonlocal saved_step
     metrics.fetch()  # raises before a non-finite state can be saved
@@ -275,6 +327,8 @@ def train_and_evaluate(config, workdir: str, *, devices=None):
           log_time, log_step = now, step
         if step % config.train.sample_every == 0 or step == total_steps:
           save_samples(step)
+        if evaluate_every and (step % evaluate_every == 0 or step == total_steps):
+          run_evaluation(step)
         if step % config.train.checkpoint_every == 0 or step == total_steps:
           save_checkpoint(step)
       if stop.agreed is not None:
@@ -291,6 +345,8 @@ def train_and_evaluate(config, workdir: str, *, devices=None):
         "train.dtype='float32'.") from None
   finally:
     ckpt.close()  # waits for any asynchronous save: what was started is completed
+    if best_ckpt is not None:
+      best_ckpt.close()
     writer.flush()
     if is_main and step == total_steps:
       records = writers.read_jsonl(os.path.join(workdir, 'metrics.jsonl'))

@@ -347,3 +347,20 @@ def test_cache_decodes_each_example_once_and_serves_the_same_data():
 
   with pytest.raises(MemoryError, match='data.cache=True needs .* set --config.data.cache=False'):
     sources.CachedSource(base, max_fraction_of_memory=1e-12)
+
+
+def test_stacked_digits_stack_three_labelled_digits_as_channels():
+  config = load_experiment('dcgan_stacked_digits')
+  source = data_lib.open_source(config.data, seed=0)
+  assert len(source) == config.data.num_train
+  images, labels = source.read(np.array([3, 7]))
+  assert images.shape == (2, 32, 32, 3)
+  base_images, base_labels = source.base.read(source.triples[3])
+  for c in range(3):  # channel c of example 3 is the c-th digit of its triple
+    np.testing.assert_array_equal(images[0, ..., c], base_images[c, ..., 0])
+  assert labels[0] == base_labels[0] * 100 + base_labels[1] * 10 + base_labels[2]
+  # Triples are drawn independently: all 1,000 label triples are reachable and used evenly.
+  big = sources.StackedSource(source.base, 50_000, seed=1)
+  _, many = big.read(np.arange(50_000))
+  assert len(set(many.tolist())) == 1000
+  assert data_lib.spec(config.data).num_classes == 1000

@@ -31,8 +31,15 @@ def test_smoke_config_trains_and_writes_its_outputs(name, tmp_path, monkeypatch)
   assert int(state.step) == steps
 
   records = writers.read_jsonl(str(tmp_path / 'metrics.jsonl'))
+  evals = [r for r in records if 'd_loss' not in r]
+  records = [r for r in records if 'd_loss' in r]
   assert [r['step'] for r in records] == list(range(config.train.log_every, steps + 1,
                                                     config.train.log_every))
+  if config.evals.metrics and config.evals.every:  # evaluated at the end at least
+    assert evals and evals[-1]['step'] == steps
+    assert all(k.startswith('eval/') for k in evals[-1] if k != 'step')
+  else:
+    assert not evals
   for r in records:
     assert np.isfinite(r['d_loss']) and np.isfinite(r['g_loss'])
     assert r['d_grad_norm'] > 0 and r['g_grad_norm'] > 0

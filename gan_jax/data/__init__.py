@@ -7,6 +7,8 @@ source (`sources.py`) that `pipeline.Batches` reads batches from.
 Names:
 - Embedded, no download: `digits` (scikit-learn's bundled 8x8 digits), the mixtures
   `gaussian_1d`, `ring`, `grid`, and `synthetic` (random images, for plumbing and benchmarks).
+- Stacked digits (1,000 modes): `stacked_digits` (from the bundled digits) and `stacked_mnist`
+  (from TFDS mnist): `data.num_train` triples, each three digits as the RGB channels.
 - `folder`: every PNG or JPEG below `data.path`.
 - Any TFDS dataset with an image feature: `mnist`, `fashion_mnist`, `cifar10`, `celeb_a`, or
   any other name in the TFDS catalog (`data.image_key`, `data.label_key`).
@@ -23,10 +25,11 @@ import numpy as np
 
 from gan_jax.data import digits, sources, toy
 
-EMBEDDED = ('digits', 'gaussian_1d', 'ring', 'grid', 'synthetic')
+EMBEDDED = ('digits', 'stacked_digits', 'gaussian_1d', 'ring', 'grid', 'synthetic')
 MIXTURES = ('gaussian_1d', 'ring', 'grid')
 TFDS_CATALOG = ('mnist', 'fashion_mnist', 'cifar10', 'celeb_a')  # tested; any TFDS name works
-NAMES = EMBEDDED + ('folder',) + TFDS_CATALOG
+STACKED = {'stacked_digits': 'digits', 'stacked_mnist': 'mnist'}  # name -> grayscale base
+NAMES = EMBEDDED + ('folder', 'stacked_mnist') + TFDS_CATALOG
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,13 +53,16 @@ def uses_folder(c) -> bool:
 def spec(c) -> DataSpec:
   if c.name in MIXTURES:
     return DataSpec((1,) if c.name == 'gaussian_1d' else (2,), 'points')
+  if c.name in STACKED:
+    return DataSpec((c.image_size, c.image_size, 3), 'image', 1000)
   channels = 1 if c.name == 'digits' else c.get('channels', 3)
   return DataSpec((c.image_size, c.image_size, channels), 'image', c.get('num_classes', 0))
 
 
 def check(c) -> None:
   """Fast checks of a data config (names, paths, shapes); reads no examples."""
-  if (c.name not in EMBEDDED and c.name != 'folder' and not c.get('path')
+  if (c.name not in EMBEDDED and c.name not in ('folder', 'stacked_mnist')
+      and not c.get('path')
       and importlib.util.find_spec('tensorflow_datasets') is not None):
     from gan_jax.data import tfds_source  # only a TFDS name needs TFDS
     tfds_source.builder(c)  # raises for a name that is neither ours nor in the TFDS catalog
@@ -72,6 +78,8 @@ def check(c) -> None:
       raise ValueError(f'data.channels must be 1 (grayscale) or 3 (RGB), got {c.channels}')
     if c.name == 'digits' and c.get('channels', 1) != 1:
       raise ValueError('the bundled digits are grayscale: data.channels must be 1')
+    if c.name in STACKED and c.get('channels', 3) != 3:
+      raise ValueError(f'{c.name} stacks three digits as RGB: data.channels must be 3')
 
 
 def open_source(c, seed: int):
@@ -79,6 +87,10 @@ def open_source(c, seed: int):
   check(c)
   if c.name == 'digits':
     source = sources.ArraySource(*digits.load(c, seed))
+  elif c.name in STACKED:
+    base = c.copy_and_resolve_references()
+    base.name, base.channels = STACKED[c.name], 1
+    source = sources.StackedSource(open_source(base, seed), c.num_train, seed)
   elif c.name in MIXTURES:
     source = sources.ArraySource(*toy.load(c, seed))
   elif c.name == 'synthetic':
@@ -89,7 +101,8 @@ def open_source(c, seed: int):
   else:
     from gan_jax.data import tfds_source
     source = tfds_source.TfdsSource(c)
-  if c.get('cache', False) and not isinstance(source, sources.ArraySource):
+  if (c.get('cache', False) and not isinstance(source, sources.ArraySource)
+      and c.name not in STACKED):  # stacked sources cache their base: 1/3 of the images
     source = sources.CachedSource(source)
   expected = spec(c).shape
   got = source.read(np.zeros(1, np.int64))[0].shape[1:]

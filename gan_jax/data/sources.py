@@ -10,6 +10,8 @@ read from several threads at once.
   decoded is skipped: the next readable file in sorted order takes its place, so the stream
   stays deterministic, and each skipped file is logged once with the running count.
 - `tfds_source.TfdsSource`: a TFDS dataset prepared in array_record format.
+- `StackedSource`: three examples of a grayscale source stacked as RGB channels (stacked
+  digits: 1,000 modes from 10 classes).
 - `CachedSource`: keeps what another source decoded in memory, so that only the first epoch
   pays for decoding (`data.cache`).
 """
@@ -176,3 +178,26 @@ class CachedSource:
       self.examples[missing], self.labels[missing] = self.source.read(missing)
       self.filled[missing] = True
     return self.examples[indices], self.labels[indices]
+
+
+class StackedSource:
+  """Example i stacks three grayscale examples as the channels of one RGB image; the triples
+  are drawn independently from (seed, 'stacked'), and the label is 100 a + 10 b + c for the
+  channels' labels a, b, c."""
+
+  def __init__(self, base, num: int, seed: int):
+    self.base = base
+    rng = np.random.default_rng([seed, 0x57AC])
+    self.triples = rng.integers(0, len(base), (num, 3))
+
+  def __len__(self):
+    return len(self.triples)
+
+  def read(self, indices: np.ndarray):
+    picks = self.triples[indices]
+    images, labels = self.base.read(picks.reshape(-1))
+    n = len(indices)
+    images = images.reshape(n, 3, *images.shape[1:3])         # (n, 3, H, W): channel 0 of each
+    labels = labels.reshape(n, 3).astype(np.int64)
+    return (np.moveaxis(images, 1, -1),
+            (labels[:, 0] * 100 + labels[:, 1] * 10 + labels[:, 2]).astype(np.int32))

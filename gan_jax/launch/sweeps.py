@@ -122,8 +122,7 @@ def expand(config: str, sweep: str | None, runs_dir: str = 'runs',
   Every point's overrides are applied and the config validated here, so a misspelt key or an
   impossible value fails before anything is launched.
   """
-  from gan_jax import configs  # lazy: imports JAX
-  path, arg = split_config_arg(config)
+  path, _ = split_config_arg(config)
   module = load_module(path)
   if not hasattr(module, 'get_sweep'):
     if sweep is not None:
@@ -135,13 +134,22 @@ def expand(config: str, sweep: str | None, runs_dir: str = 'runs',
     raise ValueError(f'sweep {sweep!r} of {path} has no points')
   experiment = os.path.splitext(os.path.basename(path))[0]
   sweep_dir = os.path.join(runs_dir, experiment, sweep or 'default')
+  return expand_points(config, points, sweep_dir, python=python, label=repr(sweep))
+
+
+def expand_points(config: str, points: list[dict], sweep_dir: str, *, python: str = 'python',
+                  label: str = 'None') -> tuple[str, list[Run]]:
+  """(sweep_dir, runs) for explicit `points` of the experiment `config` ('path.py[:arg]')."""
+  from gan_jax import configs  # lazy: imports JAX
+  path, arg = split_config_arg(config)
+  module = load_module(path)
   runs, names = [], set()
   for i, overrides in enumerate(points):
     cfg = module.get_config(arg)
     try:
       apply_overrides(cfg, overrides)
     except (KeyError, AttributeError, TypeError, ValueError) as e:
-      raise ValueError(f'point {i} of sweep {sweep!r} ({overrides}) does not fit the config of '
+      raise ValueError(f'point {i} of sweep {label} ({overrides}) does not fit the config of '
                        f'{config}: {type(e).__name__}: {e}') from None
     configs.validate(cfg, num_devices=1)
     name = point_name(overrides)

@@ -1,0 +1,1 @@
+"""Sample-quality metrics and the feature extractors they use."""

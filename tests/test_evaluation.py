@@ -1,0 +1,136 @@
+"""Evaluation wiring: metrics logged during training on the EMA generator, the best checkpoint
+kept apart, the evaluate command on a smoke run, the start-up checks, and the classifier-based
+metrics with a stand-in classifier."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import REPO, load_experiment
+from gan_jax import configs, evaluation, train, writers
+
+
+def _ring(steps=6):
+  config = load_experiment('gan_ring')
+  config.train.steps = steps
+  config.train.log_every = 2
+  config.train.checkpoint_every = 2
+  config.evals.every = 2
+  config.evals.num_samples = 500
+  config.evals.best_metric = 'reverse_kl'
+  return config
+
+
+def test_training_logs_evaluations_and_keeps_the_best_checkpoint(tmp_path):
+  train.train_and_evaluate(_ring(), str(tmp_path))
+  records = writers.read_jsonl(str(tmp_path / 'metrics.jsonl'))
+  evals = [r for r in records if 'eval/modes' in r]
+  assert [r['step'] for r in evals] == [2, 4, 6]
+  for r in evals:
+    assert 0 <= r['eval/modes'] <= 8 and 0 <= r['eval/high_quality'] <= 100
+  finite = [r for r in evals if np.isfinite(r['eval/reverse_kl'])]
+  if not finite:  # no high-quality sample at any evaluation: nothing counts as best
+    assert not (tmp_path / 'best.json').exists()
+    return
+  expected = min(finite, key=lambda r: r['eval/reverse_kl'])
+  assert json.loads((tmp_path / 'best.json').read_text()) == {
+      'metric': 'reverse_kl', 'value': expected['eval/reverse_kl'], 'step': expected['step']}
+  assert os.listdir(tmp_path / 'checkpoints_best') == [str(expected['step'])]
+
+
+def test_best_checkpoint_follows_the_metric_direction(tmp_path, monkeypatch):
+  values = iter([0.5, 0.2, 0.4])  # reverse KL at steps 2, 4, 6: lower is better
+
+  def fake_call(self, params, batch_stats, *, seed=0):
+    return {'eval/modes': 8.0, 'eval/high_quality': 90.0, 'eval/reverse_kl': next(values)}
+
+  monkeypatch.setattr(evaluation.Evaluator, '__call__', fake_call)
+  train.train_and_evaluate(_ring(), str(tmp_path))
+  assert json.loads((tmp_path / 'best.json').read_text()) == {
+      'metric': 'reverse_kl', 'value': 0.2, 'step': 4}
+  assert os.listdir(tmp_path / 'checkpoints_best') == ['4']
+  # Resumed with more steps: the best so far is remembered, and a worse value does not replace it.
+  values = iter([0.3])
+  config = _ring(steps=8)
+  train.train_and_evaluate(config, str(tmp_path))
+  assert json.loads((tmp_path / 'best.json').read_text())['step'] == 4
+  assert evaluation.lower_is_better('reverse_kl') and not evaluation.lower_is_better('recall')
+
+
+def test_evaluate_command_on_a_smoke_run(tmp_path):
+  config = load_experiment('gan_grid')
+  train.train_and_evaluate(config, str(tmp_path))
+  env = dict(os.environ, XLA_FLAGS='')
+  result = subprocess.run([sys.executable, '-m', 'gan_jax.evaluate', f'--workdir={tmp_path}',
+                           '--seed=3'], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=300, check=False)
+  assert result.returncode == 0, result.stderr[-3000:]
+  report = json.loads((tmp_path / 'eval_4.json').read_text())
+  assert report['metrics'] == ['modes'] and report['num_samples'] == 2500
+  assert report['step'] == 4 and report['seed'] == 3
+  assert set(report['values']) == {'eval/modes', 'eval/high_quality', 'eval/reverse_kl'}
+  assert f"eval/modes {report['values']['eval/modes']:.6g}" in result.stdout
+  # The same numbers in-process: the command adds nothing of its own.
+  _, again = evaluation.evaluate_run(str(tmp_path), seed=3)
+  assert again['values'] == report['values']
+
+
+def test_evaluation_config_errors_are_clear():
+  config = load_experiment('dcgan_digits')
+  config.evals.metrics = ('fidd',)
+  with pytest.raises(ValueError, match="unknown evals.metrics entry 'fidd'"):
+    configs.validate(config, 8)
+  config.evals.metrics = ('modes',)
+  with pytest.raises(ValueError, match="'modes' needs a mixture dataset"):
+    configs.validate(config, 8)
+  config = load_experiment('gan_ring')
+  config.evals.best_metric = 'fid'
+  with pytest.raises(ValueError, match="best_metric='fid' is not among"):
+    configs.validate(config, 8)
+  config.evals.best_metric = ''
+  config.evals.metrics = ('fid',)
+  with pytest.raises(ValueError, match='need image data'):
+    configs.validate(config, 8)
+
+
+class _StandInClassifier:
+  """Classifies by mean intensity into 10 bins; features are 4x4 average-pooled pixels."""
+  num_classes = 10
+
+  def predict(self, images):
+    return np.clip(((images.mean(axis=(1, 2, 3)) + 1) * 5).astype(int), 0, 9)
+
+  def features(self, images):
+    n, h, w, _ = images.shape
+    return images.mean(-1).reshape(n, 4, h // 4, 4, w // 4).mean(axis=(2, 4)).reshape(n, 16)
+
+
+def test_classifier_metrics_on_stacked_and_plain_digits(monkeypatch):
+  monkeypatch.setattr(evaluation, '_classifier', lambda name, directory: _StandInClassifier())
+  config = load_experiment('dcgan_stacked_digits')
+  config.evals.metrics = ('stacked_modes', 'domain_fd')
+  config.evals.num_samples = 200
+  config.evals.num_real = 200
+  _, generator, discriminator, _ = train.build(config)
+  import jax
+  from gan_jax import parallel
+  _, init = train.abstract_state(config, generator, discriminator, train.build(config)[0],
+                                 parallel.make_mesh(jax.devices()[:1]))
+  state = init(jax.random.PRNGKey(0))
+  evaluator = evaluation.Evaluator(config, generator)
+  values = evaluator(state.ema_params, state.g.batch_stats, seed=0)
+  fake = evaluator.samples(jax.device_get(state.ema_params), jax.device_get(state.g.batch_stats),
+                           200, 0)
+  stand_in = _StandInClassifier()
+  triples = np.stack([stand_in.predict(fake[..., c:c + 1]) for c in range(3)], axis=1)
+  assert values['eval/stacked_modes'] == len({tuple(t) for t in triples})
+  real = evaluation.real_examples(config, 200)
+  from gan_jax.evaluators import metrics
+  assert values['eval/domain_fd'] == pytest.approx(
+      metrics.frechet_distance(stand_in.features(real), stand_in.features(fake)))
+  # An untrained generator is far from the data.
+  assert values['eval/domain_fd'] > 0.01
