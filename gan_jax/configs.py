@@ -61,7 +61,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.evals.num_real = 10_000         # training examples for the real statistics
   c.evals.batch_size = 500          # generation / feature batch
   c.evals.best_metric = ''          # keep the best checkpoint by this scalar, e.g. 'fid'
-  c.evals.classifier = 'digits'     # dataset classifier for domain_fd / stacked_modes
+  c.evals.classifier = ''           # classifier for domain_fd / stacked_modes; '' = the data's
   c.evals.classifier_dir = ml_collections.config_dict.placeholder(str)  # default: classifiers/
   c.evals.inception_weights = '~/.cache/gan_jax/fid_inception.npz'  # see README: Evaluation
   return c

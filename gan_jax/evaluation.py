@@ -68,6 +68,8 @@ def check(config) -> None:
     raise ValueError(f'evals {sorted(image_metrics)} need image data, not {config.data.name!r}')
   if 'stacked_modes' in evals.metrics and data_lib.spec(config.data).shape[-1] != 3:
     raise ValueError("evals 'stacked_modes' needs 3-channel stacked digits")
+  if {'stacked_modes', 'domain_fd'} & set(evals.metrics):
+    classifier_name(config)
   best = evals.get('best_metric', '')
   produced = {s for name in evals.metrics for s in METRICS[name]}
   if best and best not in produced:
@@ -85,6 +87,19 @@ def _inception(path: str):
 def _classifier(name: str, directory: str | None):
   from gan_jax import classifier
   return classifier.load(name, directory)
+
+
+CLASSIFIER_FOR_DATA = {'digits': 'digits', 'stacked_digits': 'digits', 'mnist': 'mnist',
+                       'stacked_mnist': 'mnist', 'fashion_mnist': 'fashion_mnist'}
+
+
+def classifier_name(config) -> str:
+  """`evals.classifier`, or by default the classifier of the data's own digits or clothes."""
+  name = config.evals.get('classifier') or CLASSIFIER_FOR_DATA.get(config.data.name)
+  if not name:
+    raise ValueError(f'no dataset classifier for data {config.data.name!r}: set '
+                     f'evals.classifier to one of {sorted(set(CLASSIFIER_FOR_DATA.values()))}')
+  return name
 
 
 def real_examples(config, num: int) -> np.ndarray:
@@ -135,12 +150,12 @@ class Evaluator:
                                        self.config.data.std)
       out.update({k: result[k] for k in METRICS['modes']})
     if 'stacked_modes' in self.names:
-      digits = _classifier(self.evals.classifier, self.evals.get('classifier_dir'))
+      digits = _classifier(classifier_name(self.config), self.evals.get('classifier_dir'))
       channels = np.stack([digits.predict(fake[..., c:c + 1]) for c in range(3)], axis=1)
       result = modes_lib.stacked_modes(channels, digits.num_classes)
       out.update({'stacked_modes': result['modes'], 'stacked_kl': result['kl']})
     if 'domain_fd' in self.names:
-      net = _classifier(self.evals.classifier, self.evals.get('classifier_dir'))
+      net = _classifier(classifier_name(self.config), self.evals.get('classifier_dir'))
       real = self._real_features('classifier', net.features)
       out['domain_fd'] = metrics_lib.frechet_distance(real, net.features(fake))
     if set(self.names) & set(INCEPTION_METRICS):
@@ -201,7 +216,7 @@ def evaluate_run(workdir: str, *, metrics=None, num_samples=None, num_real=None,
   if set(config.evals.metrics) & set(INCEPTION_METRICS):
     result['inception_weights'] = os.path.expanduser(config.evals.inception_weights)
   if set(config.evals.metrics) & {'domain_fd', 'stacked_modes'}:
-    result['classifier'] = config.evals.classifier
+    result['classifier'] = classifier_name(config)
   path = os.path.join(workdir, f'eval_{step}.json')
   with open(path + '.tmp', 'w', encoding='utf-8') as f:
     json.dump(result, f, indent=2)
