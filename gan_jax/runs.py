@@ -9,15 +9,31 @@ import os
 import jax
 import ml_collections
 
-from gan_jax import checkpointing, parallel, train
+from gan_jax import checkpointing, configs, parallel, train
 
 
 def load_config(workdir: str) -> ml_collections.ConfigDict:
+  """The run's config.json. Fields a newer version of gan_jax added since the run was written
+  take their defaults, so older runs can still be sampled and evaluated."""
   path = os.path.join(workdir, 'config.json')
   if not os.path.exists(path):
     raise FileNotFoundError(f'{path} not found: is {workdir!r} the workdir of a training run?')
   with open(path, encoding='utf-8') as f:
-    return ml_collections.ConfigDict(json.load(f))
+    saved = json.load(f)
+  base = configs.base_config()
+  family = {'dcgan': configs.dcgan_model, 'mlp': configs.mlp_model}.get(
+      saved.get('model', {}).get('name'))
+  if family:
+    family(base)
+  defaults = base.to_dict()
+  for section, fields in defaults.items():
+    if isinstance(fields, dict):
+      saved.setdefault(section, {})
+      for key, value in fields.items():
+        saved[section].setdefault(key, value)
+    else:
+      saved.setdefault(section, fields)
+  return ml_collections.ConfigDict(saved)
 
 
 def restore(workdir: str, step: int | None = None, subdir: str = 'checkpoints'):
