@@ -6,7 +6,7 @@ evaluation; printed, and written as <sweep dir>/summary.csv.
 Runs are those of the sweep's sweep.json (written by `python -m gan_jax.launch`), or else every
 subdirectory holding a config.json. Evaluation scalars are the logged metrics named `eval/...`;
 the best value is the lowest for distances and divergences (FID, KID, KL, ...) and the highest
-otherwise.
+otherwise (`evaluation.lower_is_better`).
 """
 
 from __future__ import annotations
@@ -18,15 +18,8 @@ import sys
 
 from absl import app
 
+from gan_jax import evaluation
 from gan_jax.launch import sweeps
-
-LOWER_IS_BETTER = ('fid', 'fd', 'kid', 'kl', 'distance', 'loss')
-
-
-def lower_is_better(metric: str) -> bool:
-  name = metric.split('/')[-1].lower()
-  return any(part in LOWER_IS_BETTER for part in name.replace('-', '_').split('_'))
-
 
 def _records(workdir):
   path = os.path.join(workdir, 'metrics.jsonl')
@@ -78,7 +71,7 @@ def summarize(sweep_dir: str) -> list[dict]:
     best = []
     for metric in evals:
       values = [(r[metric], r['step']) for r in records if metric in r]
-      value, step = (min if lower_is_better(metric) else max)(values)
+      value, step = (min if evaluation.lower_is_better(metric) else max)(values)
       best.append(f'{metric[5:]} {value:.4g} @ {step}')
     row['best_eval'] = '; '.join(best)
     rows.append(row)
