@@ -124,6 +124,12 @@ class Evaluator:
     self.names = tuple(self.evals.metrics)
     self.generate = sampling.make_generate(generator)
     self._real = {}
+    # Load the feature networks now: a missing weights file or classifier fails at start-up,
+    # naming the command that makes it, not at the first evaluation hours into a run.
+    if {'stacked_modes', 'domain_fd'} & set(self.names):
+      _classifier(classifier_name(config), self.evals.get('classifier_dir'))
+    if set(self.names) & set(INCEPTION_METRICS):
+      _inception(self.evals.inception_weights)
 
   def samples(self, params, batch_stats, num: int, seed: int) -> np.ndarray:
     """`num` generated samples from latents drawn from `seed`, in batches."""

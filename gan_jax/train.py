@@ -200,6 +200,9 @@ def train_and_evaluate(config, workdir: str, *, devices=None):
                              process_count=jax.process_count(),
                              workers=config.data.get('workers', 0),
                              prefetch=config.data.get('prefetch', 2))
+  # Evaluation networks load now, so a missing one fails before anything is compiled.
+  evaluate_every = config.evals.every if config.evals.metrics else 0
+  evaluator = evaluation.Evaluator(config, generator) if evaluate_every and is_main else None
   workdir = os.path.abspath(workdir)
   os.makedirs(workdir, exist_ok=True)
 
@@ -256,8 +259,6 @@ def train_and_evaluate(config, workdir: str, *, devices=None):
   metrics = _Metrics()
 
   # ---- Evaluation: metrics on the EMA generator; the best checkpoint is kept apart. ----
-  evaluate_every = config.evals.every if config.evals.metrics else 0
-  evaluator = evaluation.Evaluator(config, generator) if evaluate_every and is_main else None
   best_metric = config.evals.best_metric if evaluate_every else ''
   best_ckpt = (checkpointing.Checkpointer(workdir, keep=1, subdir='checkpoints_best')
                if best_metric else None)

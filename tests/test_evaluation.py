@@ -134,3 +134,14 @@ def test_classifier_metrics_on_stacked_and_plain_digits(monkeypatch):
       metrics.frechet_distance(stand_in.features(real), stand_in.features(fake)))
   # An untrained generator is far from the data.
   assert values['eval/domain_fd'] > 0.01
+
+
+def test_a_missing_classifier_fails_before_training(tmp_path):
+  config = load_experiment('dcgan_stacked_digits')
+  config.evals.metrics = ('stacked_modes',)
+  config.evals.every = 2
+  config.evals.classifier_dir = str(tmp_path / 'no_classifiers')
+  with pytest.raises(FileNotFoundError, match='python -m gan_jax.classifier --dataset=digits'):
+    train.train_and_evaluate(config, str(tmp_path / 'run'))
+  assert not (tmp_path / 'run' / 'checkpoints').exists() or not os.listdir(
+      tmp_path / 'run' / 'checkpoints')
