@@ -178,7 +178,7 @@ def test_missing_weights_file_says_how_to_make_it(tmp_path):
   assert path in message
   assert (f'python -m gan_jax.evaluators.convert_inception '
           f'--src=pt_inception-2015-12-05-6726825d.pth --dst={path}') in message
-  assert inception.FID_WEIGHTS_URL in message
+  assert inception.FID_WEIGHTS_SOURCE in message
   assert not os.path.exists(path)
 
 

@@ -3,7 +3,7 @@
   python -m gan_jax.evaluators.convert_inception \
       --src=pt_inception-2015-12-05-6726825d.pth [--dst=~/.cache/gan_jax/fid_inception.npz]
 
-The .pth is pytorch-fid's release asset (`inception.FID_WEIGHTS_URL`). Reading it needs torch,
+The .pth is pytorch-fid's release asset (`inception.FID_WEIGHTS_SOURCE`). Reading it needs torch,
 imported only here; the conversion itself (`convert_state_dict`) is numpy. Flax submodules
 carry the PyTorch module names, so each variable's PyTorch name follows from its Flax path:
 'params/Mixed_5b/branch1x1/conv/kernel' <- 'Mixed_5b.branch1x1.conv.weight' (OIHW -> HWIO),
@@ -86,7 +86,7 @@ def load_torch_state_dict(path: str) -> dict[str, np.ndarray]:
 
 
 _SRC = flags.DEFINE_string('src', None, f'pytorch-fid weights ({inception.FID_WEIGHTS_FILE}, '
-                           f'from {inception.FID_WEIGHTS_URL}).')
+                           f'from {inception.FID_WEIGHTS_SOURCE})')
 _DST = flags.DEFINE_string('dst', inception.DEFAULT_WEIGHTS,
                            'Where to write the .npz (default: $GAN_JAX_INCEPTION or '
                            '~/.cache/gan_jax/fid_inception.npz).')

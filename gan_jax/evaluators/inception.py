@@ -34,8 +34,7 @@ import numpy as np
 from flax import traverse_util
 
 FID_WEIGHTS_FILE = 'pt_inception-2015-12-05-6726825d.pth'
-FID_WEIGHTS_URL = ('https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/'
-                   + FID_WEIGHTS_FILE)
+FID_WEIGHTS_SOURCE = "the 'fid_weights' release of the pytorch-fid project"
 DEFAULT_WEIGHTS = os.path.expanduser(
     os.environ.get('GAN_JAX_INCEPTION', '~/.cache/gan_jax/fid_inception.npz'))
 
@@ -276,7 +275,7 @@ def load_variables(path: str, check: bool = True) -> dict:
 
 def missing_weights_message(path: str) -> str:
   return (f'FID Inception weights not found at {path}. Download {FID_WEIGHTS_FILE} from the '
-          f'pytorch-fid release ({FID_WEIGHTS_URL}) and convert it once (needs torch): '
+          f'{FID_WEIGHTS_SOURCE} and convert it once (needs torch): '
           f'python -m gan_jax.evaluators.convert_inception --src={FID_WEIGHTS_FILE} '
           f'--dst={path}  (the default location is $GAN_JAX_INCEPTION or '
           '~/.cache/gan_jax/fid_inception.npz)')
