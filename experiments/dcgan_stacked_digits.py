@@ -60,8 +60,5 @@ def get_config(arg=None):
 def get_sweep(name=None):
   """python -m gan_jax.launch --config=experiments/dcgan_stacked_digits.py --sweep=pacgan"""
   if name in (None, 'pacgan'):     # DCGAN and PacDCGAN2-4, D sees 64 packs per batch
-    packs = [1, 2, 3, 4]
-    return sweeps.combine(
-        sweeps.zipped(**{'model.pack': packs, 'train.batch_size': [64 * k for k in packs]}),
-        sweeps.product(seed=[0, 1, 2]))
+    return sweeps.pacgan(batch_per_pack=64)
   raise ValueError(f'unknown sweep {name!r}; the only one is pacgan')

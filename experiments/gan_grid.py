@@ -46,8 +46,5 @@ def get_sweep(name=None):
   if name in (None, 'seeds'):    # the papers report means over runs
     return sweeps.product(seed=[0, 1, 2, 3, 4])
   if name == 'pacgan':           # GAN and PacGAN2-4 (packs of k); D sees 100 packs per batch
-    packs = [1, 2, 3, 4]
-    return sweeps.combine(
-        sweeps.zipped(**{'model.pack': packs, 'train.batch_size': [100 * k for k in packs]}),
-        sweeps.product(seed=[0, 1, 2]))
+    return sweeps.pacgan(batch_per_pack=100)
   raise ValueError(f'unknown sweep {name!r}; choose seeds or pacgan')

@@ -87,10 +87,7 @@ def plan(table: Table, name: str, seeds: int, steps: int | None, runs_dir: str):
   """The runs of a table: {(experiment, pack): [Run per seed]}."""
   groups = {}
   for experiment in table.experiments:
-    points = sweeps.combine(
-        sweeps.zipped(**{'model.pack': list(table.packs),
-                         'train.batch_size': [table.batch_per_pack * k for k in table.packs]}),
-        sweeps.product(seed=list(range(seeds))))
+    points = sweeps.pacgan(table.batch_per_pack, table.packs, range(seeds))
     if steps:
       points = [dict(p, **{'train.steps': steps}) for p in points]
     stem = os.path.splitext(os.path.basename(experiment))[0]

@@ -42,6 +42,15 @@ def combine(*sweeps: list[dict]) -> list[dict]:
           for points in itertools.product(*sweeps)]
 
 
+def pacgan(batch_per_pack: int, packs=(1, 2, 3, 4), seeds=(0, 1, 2)) -> list[dict]:
+  """GAN and PacGAN-k (`model.pack` = k) over seeds; a batch holds `batch_per_pack` packs, so
+  the discriminator judges as many inputs per step whatever k."""
+  return combine(
+      zipped(**{'model.pack': list(packs),
+                'train.batch_size': [batch_per_pack * k for k in packs]}),
+      product(seed=list(seeds)))
+
+
 @dataclasses.dataclass
 class Run:
   name: str           # directory name, from the overrides
