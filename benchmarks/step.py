@@ -15,8 +15,10 @@ calls are run untimed, then `--steps` calls are timed one by one, each waited fo
 `jax.block_until_ready`; the median is reported, with images/s = batch * d_steps / median.
 With `--peer=torch` the same step written in PyTorch (benchmarks/torch_peer.py: same models,
 objective, optimizers, step structure and EMA; channels-last images; autocast for bfloat16) is
-built in the same process and timed with the same protocol, and the last line printed is
-`speedup_vs_torch=<torch median / gan_jax median>`.
+built in the same process and timed with the same protocol. The timed steps of the two are
+interleaved in `--rounds` rounds (gan_jax then PyTorch, then the other way round), so that a
+change in the machine's load during the run weighs on both alike. The last line printed is
+`speedup_vs_torch=<torch median / gan_jax median>`, over all timed steps.
 
 This is a measurement tool, not a test: it asserts nothing about the times.
 """
@@ -47,24 +49,43 @@ _STEPS = flags.DEFINE_integer('steps', 50, 'Timed steps; the median is reported.
                               lower_bound=1)
 _WARMUP = flags.DEFINE_integer('warmup', 3, 'Untimed steps after the first (compiling) one.',
                                lower_bound=0)
+_ROUNDS = flags.DEFINE_integer('rounds', 6, 'With --peer: rounds the timed steps of the two '
+                               'are interleaved in.', lower_bound=1)
 _DTYPE = flags.DEFINE_enum('dtype', None, list(configs.DTYPES),
                            'Compute dtype (default: the config\'s train.dtype).')
 flags.mark_flags_as_required(['config'])
 
 
-def measure(call, num_steps, warmup):
-  """(seconds of the first call, seconds of each of `num_steps` calls after `warmup` more)."""
+def warm_up(call, warmup):
+  """Seconds of the first call (for JAX: compilation and one step); then `warmup` more."""
   start = time.perf_counter()
   call()
   first = time.perf_counter() - start
   for _ in range(warmup):
     call()
+  return first
+
+
+def time_calls(call, num_steps):
+  """Seconds of each of `num_steps` calls, timed one by one."""
   times = []
   for _ in range(num_steps):
     start = time.perf_counter()
     call()
     times.append(time.perf_counter() - start)
-  return first, times
+  return times
+
+
+def interleaved(calls, num_steps, rounds):
+  """Times each of `calls` for `num_steps` calls in all, in `rounds` interleaved rounds whose
+  order alternates. Returns one list of seconds per call."""
+  times = [[] for _ in calls]
+  per_round = [num_steps // rounds + (r < num_steps % rounds) for r in range(rounds)]
+  for r, n in enumerate(per_round):
+    order = range(len(calls)) if r % 2 == 0 else reversed(range(len(calls)))
+    for i in order:
+      times[i] += time_calls(calls[i], n)
+  return times
 
 
 def report(name, first, times, images):
@@ -91,8 +112,10 @@ def report_memory(step_fn, state, real, images):
         f'{peak / images / 2**10:,.1f} KiB per image')
 
 
-def time_gan_jax(config, real_local):
-  """Builds the step as train.py does and times it. Returns (median s, G params, D params)."""
+def setup_gan_jax(config, real_local):
+  """Builds the step as train.py does and runs its first calls.
+
+  Returns (call, seconds of the first call, parameter counts, report after timing)."""
   mesh = parallel.make_mesh()
   spec, generator, discriminator, objective = train.build(config)
   _, init_state = train.abstract_state(config, generator, discriminator, spec, mesh)
@@ -110,15 +133,19 @@ def time_gan_jax(config, real_local):
     state, metrics = step_fn(state, real)  # the state is donated: keep only the new one
     jax.block_until_ready((state, metrics))
 
-  first, times = measure(call, _STEPS.value, _WARMUP.value)
-  report_memory(step_fn, state, real, real_local.shape[0] * real_local.shape[1])
-  m = jax.device_get(metrics)
-  print(f'gan_jax: last losses d {float(m["d_loss"]):.4f}, g {float(m["g_loss"]):.4f}')
-  return report('gan_jax', first, times, real_local.shape[0] * real_local.shape[1]), counts
+  first = warm_up(call, _WARMUP.value)
+
+  def finish():
+    report_memory(step_fn, state, real, real_local.shape[0] * real_local.shape[1])
+    m = jax.device_get(metrics)
+    print(f'gan_jax: last losses d {float(m["d_loss"]):.4f}, g {float(m["g_loss"]):.4f}')
+
+  return call, first, counts, finish
 
 
-def time_torch(config, spec, real_local, jax_counts):
-  """The PyTorch peer on the same data, with the same protocol. Returns its median seconds."""
+def setup_torch(config, spec, real_local, jax_counts):
+  """The PyTorch peer on the same data, with the same protocol: (call, seconds of the first
+  call, report after timing)."""
   sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
   import torch  # only with --peer=torch
   import torch_peer
@@ -144,9 +171,12 @@ def time_torch(config, spec, real_local, jax_counts):
     nonlocal losses
     losses = peer.step(reals)
 
-  first, times = measure(call, _STEPS.value, _WARMUP.value)
-  print(f'torch: last losses d {float(losses[0]):.4f}, g {float(losses[1]):.4f}')
-  return report('torch', first, times, real_local.shape[0] * real_local.shape[1])
+  first = warm_up(call, _WARMUP.value)
+
+  def finish():
+    print(f'torch: last losses d {float(losses[0]):.4f}, g {float(losses[1]):.4f}')
+
+  return call, first, finish
 
 
 def main(argv):
@@ -173,10 +203,20 @@ def main(argv):
   rng = np.random.default_rng(config.seed)
   real_local = rng.uniform(-1.0, 1.0, (c.d_steps, c.batch_size // jax.process_count(),
                                        *spec.shape)).astype(np.float32)
-  jax_median, jax_counts = time_gan_jax(config, real_local)
-  if _PEER.value == 'torch':
-    torch_median = time_torch(config, spec, real_local, jax_counts)
-    print(f'speedup_vs_torch={torch_median / jax_median:.3f}')
+  images = real_local.shape[0] * real_local.shape[1]
+  jax_call, jax_first, jax_counts, jax_finish = setup_gan_jax(config, real_local)
+  if _PEER.value != 'torch':
+    jax_times = time_calls(jax_call, _STEPS.value)
+    jax_finish()
+    report('gan_jax', jax_first, jax_times, images)
+    return
+  torch_call, torch_first, torch_finish = setup_torch(config, spec, real_local, jax_counts)
+  jax_times, torch_times = interleaved([jax_call, torch_call], _STEPS.value, _ROUNDS.value)
+  jax_finish()
+  jax_median = report('gan_jax', jax_first, jax_times, images)
+  torch_finish()
+  torch_median = report('torch', torch_first, torch_times, images)
+  print(f'speedup_vs_torch={torch_median / jax_median:.3f}')
 
 
 if __name__ == '__main__':

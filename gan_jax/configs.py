@@ -92,8 +92,13 @@ def dcgan_model(c: ml_collections.ConfigDict) -> None:
   c.model.d_width = 64              # discriminator channels at the first layer
   c.model.g_norm = 'batch'          # 'batch' | 'layer' | 'none'
   c.model.d_norm = 'batch'          # use 'layer' or 'none' with gradient penalties
-  c.model.upconv = 'phases'         # transposed convs as 'phases', 'subpixel' or 'plain' (exact)
-  c.model.downconv = 'plain'        # D's strided convs as 'plain' or 'blocks' (exact)
+  # How the strided convolutions compute. Every method is the same function of the same 4x4
+  # kernel (tested), so checkpoints do not depend on them; they differ only in speed
+  # (docs/PERFORMANCE.md). The image-side layers, with 1 or 3 channels, have their own.
+  c.model.upconv = 'phases'         # G's transposed convs: 'phases', 'subpixel' or 'plain'
+  c.model.upconv_out = 'subpixel'   # G's output layer: the same choices
+  c.model.downconv = 'plain'        # D's strided convs: 'plain', 'blocks' or 'im2col'
+  c.model.downconv_in = 'im2col'    # D's input layer: the same choices
 
 
 def dcgan_training(c: ml_collections.ConfigDict, *, steps: int, batch_size: int) -> None:

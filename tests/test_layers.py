@@ -1,4 +1,4 @@
-"""The sub-pixel and phase up-convolutions are the plain transposed convolution: outputs and
+"""The reformulated (transposed) strided convolutions are the plain ones: outputs and
 gradients."""
 
 import jax
@@ -84,17 +84,43 @@ def test_maxout_takes_the_max_of_pieces():
   np.testing.assert_allclose(m.apply(params, x), pieces.max(-1), rtol=1e-6)
 
 
+@pytest.mark.parametrize('method', ['blocks', 'im2col'])
 @pytest.mark.parametrize('shape,c_out', [((2, 8, 6, 3), 5), ((1, 4, 4, 1), 2)])
-def test_block_downconv_matches_plain_outputs_and_gradients(shape, c_out):
+def test_strided_conv_reformulations_match_plain_outputs_and_gradients(method, shape, c_out):
   x = jax.random.normal(jax.random.PRNGKey(0), shape)
   k = jax.random.normal(jax.random.PRNGKey(1), (4, 4, shape[-1], c_out))
   cotangent = jax.random.normal(jax.random.PRNGKey(2),
                                 (shape[0], shape[1] // 2, shape[2] // 2, c_out))
-  plain, blocks = layers.conv_4x2(x, k), layers.conv_4x2_blocks(x, k)
-  assert blocks.shape == plain.shape == cotangent.shape
-  np.testing.assert_allclose(blocks, plain, rtol=1e-5, atol=1e-5)
+  fast_op = layers.DOWNCONV_METHODS[method]
+  plain, fast = layers.conv_4x2(x, k), fast_op(x, k)
+  assert fast.shape == plain.shape == cotangent.shape
+  np.testing.assert_allclose(fast, plain, rtol=1e-5, atol=1e-5)
   grads = lambda fn: jax.grad(lambda x, k: jnp.sum(fn(x, k) * cotangent), argnums=(0, 1))(x, k)
-  for got, want in zip(grads(layers.conv_4x2_blocks), grads(layers.conv_4x2)):
+  for got, want in zip(grads(fast_op), grads(layers.conv_4x2)):
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
   with pytest.raises(ValueError, match='even height and width'):
-    layers.conv_4x2_blocks(jnp.ones((1, 5, 4, 1)), k[:, :, :1])
+    fast_op(jnp.ones((1, 5, 4, 1)), k[:, :, :1])
+
+
+def test_dcgan_is_the_same_function_whichever_convolution_methods():
+  """The image-side layers have their own method fields; any choice gives the same networks."""
+  from gan_jax.models import dcgan
+  z = jax.random.normal(jax.random.PRNGKey(0), (2, 8))
+  x = jax.random.normal(jax.random.PRNGKey(1), (2, 32, 32, 3))
+  g = dcgan.Generator(out_shape=(32, 32, 3), width=4, axis_name=None)
+  d = dcgan.Discriminator(width=4, axis_name=None)
+  g_vars, d_vars = g.init(jax.random.PRNGKey(2), z, train=False), d.init(jax.random.PRNGKey(3), x,
+                                                                          train=False)
+  g_ref = g.clone(upconv='plain', upconv_out='plain').apply(g_vars, z, train=False)
+  d_ref = d.clone(downconv='plain', downconv_in='plain').apply(d_vars, x, train=False)
+  for up in ('phases', 'subpixel'):
+    np.testing.assert_allclose(g.clone(upconv=up, upconv_out=up).apply(g_vars, z, train=False),
+                               g_ref, rtol=1e-5, atol=1e-5)
+  for down in ('blocks', 'im2col'):
+    np.testing.assert_allclose(
+        d.clone(downconv=down, downconv_in=down).apply(d_vars, x, train=False), d_ref,
+        rtol=1e-4, atol=1e-5)
+  with pytest.raises(ValueError, match="unknown model.downconv_in 'fft'"):
+    d.clone(downconv_in='fft').apply(d_vars, x, train=False)
+  with pytest.raises(ValueError, match="unknown model.upconv_out 'fft'"):
+    g.clone(upconv_out='fft').apply(g_vars, z, train=False)

@@ -30,6 +30,7 @@ class Generator(nn.Module):
   width: int = 64             # channels of the last hidden layer; doubles towards the input
   norm: str = 'batch'
   upconv: str = 'phases'      # how the up-convolutions compute (layers.UPCONV_METHODS)
+  upconv_out: str = 'subpixel'  # ... and the output layer's, to 1 or 3 channels
   axis_name: str | None = 'batch'
   dtype: jnp.dtype = jnp.float32
 
@@ -47,7 +48,8 @@ class Generator(nn.Module):
       x = layers.UpConv2x(self.width * 2 ** (n - 1 - i), use_bias=self.norm == 'none',
                           method=self.upconv, dtype=self.dtype)(x)
       x = nn.relu(norm()(x))
-    x = layers.UpConv2x(channels, use_bias=True, method=self.upconv, dtype=self.dtype)(x)
+    x = layers.UpConv2x(channels, use_bias=True, method=self.upconv_out,
+                        config_key='upconv_out', dtype=self.dtype)(x)
     return jnp.tanh(x).astype(jnp.float32)
 
 
@@ -55,6 +57,7 @@ class Discriminator(nn.Module):
   width: int = 64             # channels of the first layer; doubles with each halving
   norm: str = 'batch'         # 'layer' or 'none' for gradient-penalty objectives
   downconv: str = 'plain'     # how the strided convolutions compute (layers.DOWNCONV_METHODS)
+  downconv_in: str = 'im2col'  # ... and the input layer's, on 1 or 3 channels
   axis_name: str | None = 'batch'
   dtype: jnp.dtype = jnp.float32
 
@@ -64,7 +67,9 @@ class Discriminator(nn.Module):
     x = x.astype(self.dtype)
     for i in range(n):
       x = layers.DownConv2x(self.width * 2 ** i, use_bias=i == 0 or self.norm == 'none',
-                            method=self.downconv, dtype=self.dtype)(x)
+                            method=self.downconv_in if i == 0 else self.downconv,
+                            config_key='downconv_in' if i == 0 else 'downconv',
+                            dtype=self.dtype)(x)
       if i > 0:  # no normalisation on the input layer
         x = layers.norm_layer(self.norm, train=train, axis_name=self.axis_name,
                               dtype=self.dtype)(x)
@@ -80,7 +85,9 @@ def build(model_config, out_shape, dtype):
     raise ValueError(f'DCGAN needs square images (H, W, C), got data shape {tuple(out_shape)}')
   num_resolutions(out_shape[0])
   g = Generator(out_shape=tuple(out_shape), width=model_config.g_width,
-                norm=model_config.g_norm, upconv=model_config.upconv, dtype=dtype)
+                norm=model_config.g_norm, upconv=model_config.upconv,
+                upconv_out=model_config.upconv_out, dtype=dtype)
   d = Discriminator(width=model_config.d_width, norm=model_config.d_norm,
-                    downconv=model_config.downconv, dtype=dtype)
+                    downconv=model_config.downconv, downconv_in=model_config.downconv_in,
+                    dtype=dtype)
   return g, d

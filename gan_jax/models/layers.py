@@ -123,26 +123,54 @@ def conv_4x2(x: jax.Array, kernel: jax.Array) -> jax.Array:
       dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
 
 
+def _space_to_depth_padded(x: jax.Array):
+  """x padded by one and cut into 2x2 blocks: (n, h/2 + 1, w/2 + 1, 4 c_in), channels
+  ordered (ry, rx, c_in)."""
+  n, h, w, c_in = x.shape
+  if h % 2 or w % 2:
+    raise ValueError(f'this strided convolution needs even height and width, got {h}x{w}')
+  xp = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+  hb, wb = h // 2 + 1, w // 2 + 1
+  blocks = xp.reshape(n, hb, 2, wb, 2, c_in).transpose(0, 1, 3, 2, 4, 5)
+  return blocks.reshape(n, hb, wb, 4 * c_in)
+
+
+def _block_kernel(kernel: jax.Array) -> jax.Array:
+  """(4, 4, c_in, c_out) -> (ty, tx, 4 c_in, c_out): kernel row 2t + r is row r of block t."""
+  c_in = kernel.shape[2]
+  k = kernel.reshape(2, 2, 2, 2, c_in, -1).transpose(0, 2, 1, 3, 4, 5)  # (ty, tx, ry, rx, i, o)
+  return k.reshape(2, 2, 4 * c_in, -1)
+
+
 def conv_4x2_blocks(x: jax.Array, kernel: jax.Array) -> jax.Array:
   """Exactly `conv_4x2`, as space-to-depth and four shifted matrix products.
 
   With the input padded by one and cut into 2x2 blocks, output pixel o reads blocks o and o + 1
   (in each axis), and kernel row 2t + r meets row r of block o + t.
   """
-  n, h, w, c_in = x.shape
-  if h % 2 or w % 2:
-    raise ValueError(f'conv_4x2_blocks needs even height and width, got {h}x{w}')
-  xp = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
-  hb, wb = h // 2 + 1, w // 2 + 1
-  blocks = xp.reshape(n, hb, 2, wb, 2, c_in).transpose(0, 1, 3, 2, 4, 5)
-  blocks = blocks.reshape(n, hb, wb, 4 * c_in)                 # channels (ry, rx, c_in)
-  k = kernel.reshape(2, 2, 2, 2, c_in, -1).transpose(0, 2, 1, 3, 4, 5)  # (ty, tx, ry, rx, i, o)
-  k = k.reshape(2, 2, 4 * c_in, -1)
+  _, h, w, _ = x.shape
+  blocks, k = _space_to_depth_padded(x), _block_kernel(kernel)
   return sum(jnp.einsum('nhwi,io->nhwo', blocks[:, ty:ty + h // 2, tx:tx + w // 2], k[ty, tx])
              for ty in range(2) for tx in range(2))
 
 
-DOWNCONV_METHODS = {'plain': conv_4x2, 'blocks': conv_4x2_blocks}
+def conv_4x2_im2col(x: jax.Array, kernel: jax.Array) -> jax.Array:
+  """Exactly `conv_4x2`, as one matrix product over every output pixel's 4x4 patch.
+
+  The blocks of `conv_4x2_blocks` side by side give each output pixel its 16 c_in inputs. It
+  copies the input four times, so it pays where c_in is small: on the image itself (1 or 3
+  channels), where a convolution reading so few channels per tap runs far below the machine's
+  matrix rate.
+  """
+  _, h, w, _ = x.shape
+  blocks = _space_to_depth_padded(x)
+  patches = jnp.concatenate([blocks[:, ty:ty + h // 2, tx:tx + w // 2]
+                             for ty in range(2) for tx in range(2)], axis=-1)
+  k = _block_kernel(kernel)
+  return jnp.einsum('nhwi,io->nhwo', patches, k.reshape(-1, k.shape[-1]))
+
+
+DOWNCONV_METHODS = {'plain': conv_4x2, 'blocks': conv_4x2_blocks, 'im2col': conv_4x2_im2col}
 
 
 class _Conv4x2(nn.Module):
@@ -153,7 +181,7 @@ class _Conv4x2(nn.Module):
   method: str = ''
   dtype: jnp.dtype = jnp.float32
   methods = {}           # method name -> function(x, kernel); set by subclasses
-  config_key = ''
+  config_key: str = ''   # the config field that chose the method, for error messages
 
   @nn.compact
   def __call__(self, x):
@@ -172,7 +200,7 @@ class UpConv2x(_Conv4x2):
   ConvTranspose2d(c_in, c_out, 4, 2, 1), by a method of UPCONV_METHODS."""
   method: str = 'phases'
   methods = UPCONV_METHODS
-  config_key = 'upconv'
+  config_key: str = 'upconv'
 
 
 class DownConv2x(_Conv4x2):
@@ -180,7 +208,7 @@ class DownConv2x(_Conv4x2):
   DOWNCONV_METHODS."""
   method: str = 'plain'
   methods = DOWNCONV_METHODS
-  config_key = 'downconv'
+  config_key: str = 'downconv'
 
 
 class Maxout(nn.Module):
