@@ -97,6 +97,8 @@ def dcgan_model(c: ml_collections.ConfigDict) -> None:
   # (docs/PERFORMANCE.md). The image-side layers, with 1 or 3 channels, have their own.
   c.model.upconv = 'phases'         # G's transposed convs: 'phases', 'subpixel' or 'plain'
   c.model.upconv_out = 'subpixel'   # G's output layer: the same choices
+  c.model.upconv_grad = 'adjoint'   # their gradients: through the adjoint strided convolution
+                                    # (fast) or 'autodiff' of the method's formulation
   c.model.downconv = 'plain'        # D's strided convs: 'plain', 'blocks' or 'im2col'
   c.model.downconv_in = 'im2col'    # D's input layer: the same choices
 

@@ -31,25 +31,39 @@ def test_plain_transposed_conv_matches_definition():
   np.testing.assert_allclose(got, _reference_conv_transpose(x, k), rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize('method', ['subpixel', 'phases'])
+@pytest.mark.parametrize('grad', layers.UPCONV_GRADS)
+@pytest.mark.parametrize('method', sorted(layers.UPCONV_METHODS))
 @pytest.mark.parametrize('shape,c_out', [((2, 4, 4, 3), 5), ((1, 5, 3, 1), 2), ((3, 2, 2, 8), 1)])
-def test_reformulations_match_plain_outputs_and_gradients(method, shape, c_out):
+def test_upconv_methods_match_plain_outputs_and_gradients(method, grad, shape, c_out):
+  """Every formulation, with gradients through the adjoint or by autodiff, against autodiff of
+  the plain transposed convolution (itself checked against the definition above)."""
   x = jax.random.normal(jax.random.PRNGKey(0), shape)
   k = jax.random.normal(jax.random.PRNGKey(1), (4, 4, shape[-1], c_out))
   out_shape = (shape[0], 2 * shape[1], 2 * shape[2], c_out)
   cotangent = jax.random.normal(jax.random.PRNGKey(2), out_shape)
-  fast_op = layers.UPCONV_METHODS[method]
+  fast_op = layers.upconv_function(method, grad)
   plain = layers.conv_transpose_4x2(x, k)
-  fast = fast_op(x, k)
+  fast = jax.jit(fast_op)(x, k)
   assert fast.shape == plain.shape == cotangent.shape
   np.testing.assert_allclose(fast, plain, rtol=1e-5, atol=1e-5)
 
   def grads(fn):
-    return jax.grad(lambda x, k: jnp.sum(fn(x, k) * cotangent), argnums=(0, 1))(x, k)
+    return jax.jit(jax.grad(lambda x, k: jnp.sum(fn(x, k) * cotangent), argnums=(0, 1)))(x, k)
 
   (gx_plain, gk_plain), (gx_fast, gk_fast) = grads(layers.conv_transpose_4x2), grads(fast_op)
   np.testing.assert_allclose(gx_fast, gx_plain, rtol=1e-4, atol=1e-4)
   np.testing.assert_allclose(gk_fast, gk_plain, rtol=1e-4, atol=1e-4)
+
+
+def test_adjoint_gradients_in_bfloat16_stay_close_to_float32():
+  x = jax.random.normal(jax.random.PRNGKey(0), (2, 4, 4, 8))
+  k = 0.1 * jax.random.normal(jax.random.PRNGKey(1), (4, 4, 8, 4))
+  loss = lambda fn, dtype: lambda x, k: jnp.sum(fn(x.astype(dtype), k.astype(dtype)) ** 2)
+  want = jax.grad(loss(layers.conv_transpose_4x2, jnp.float32), argnums=(0, 1))(x, k)
+  got = jax.grad(loss(layers.upconv_function('phases'), jnp.bfloat16), argnums=(0, 1))(x, k)
+  for g, w in zip(got, want):
+    assert g.dtype == jnp.float32
+    np.testing.assert_allclose(g, w, rtol=0.05, atol=0.05 * float(jnp.abs(w).max()))
 
 
 def test_upconv_module_is_the_same_function_whichever_method():
@@ -61,6 +75,8 @@ def test_upconv_module_is_the_same_function_whichever_method():
     np.testing.assert_allclose(other, outputs[0], rtol=1e-5, atol=1e-5)
   with pytest.raises(ValueError, match="unknown model.upconv 'fft'"):
     layers.UpConv2x(3, method='fft').init(jax.random.PRNGKey(3), x)
+  with pytest.raises(ValueError, match="unknown model.upconv_grad 'numeric'"):
+    layers.UpConv2x(3, grad='numeric').init(jax.random.PRNGKey(3), x)
 
 
 def test_depth_to_space_places_phases():

@@ -31,6 +31,7 @@ class Generator(nn.Module):
   norm: str = 'batch'
   upconv: str = 'phases'      # how the up-convolutions compute (layers.UPCONV_METHODS)
   upconv_out: str = 'subpixel'  # ... and the output layer's, to 1 or 3 channels
+  upconv_grad: str = 'adjoint'  # their gradients: 'adjoint' or 'autodiff' (layers.UPCONV_GRADS)
   axis_name: str | None = 'batch'
   dtype: jnp.dtype = jnp.float32
 
@@ -46,10 +47,10 @@ class Generator(nn.Module):
     x = nn.relu(norm()(x.reshape(z.shape[0], 4, 4, top)))
     for i in range(1, n):
       x = layers.UpConv2x(self.width * 2 ** (n - 1 - i), use_bias=self.norm == 'none',
-                          method=self.upconv, dtype=self.dtype)(x)
+                          method=self.upconv, grad=self.upconv_grad, dtype=self.dtype)(x)
       x = nn.relu(norm()(x))
     x = layers.UpConv2x(channels, use_bias=True, method=self.upconv_out,
-                        config_key='upconv_out', dtype=self.dtype)(x)
+                        grad=self.upconv_grad, config_key='upconv_out', dtype=self.dtype)(x)
     return jnp.tanh(x).astype(jnp.float32)
 
 
@@ -86,7 +87,8 @@ def build(model_config, out_shape, dtype):
   num_resolutions(out_shape[0])
   g = Generator(out_shape=tuple(out_shape), width=model_config.g_width,
                 norm=model_config.g_norm, upconv=model_config.upconv,
-                upconv_out=model_config.upconv_out, dtype=dtype)
+                upconv_out=model_config.upconv_out, upconv_grad=model_config.upconv_grad,
+                dtype=dtype)
   d = Discriminator(width=model_config.d_width, norm=model_config.d_norm,
                     downconv=model_config.downconv, downconv_in=model_config.downconv_in,
                     dtype=dtype)

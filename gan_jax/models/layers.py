@@ -173,6 +173,49 @@ def conv_4x2_im2col(x: jax.Array, kernel: jax.Array) -> jax.Array:
 DOWNCONV_METHODS = {'plain': conv_4x2, 'blocks': conv_4x2_blocks, 'im2col': conv_4x2_im2col}
 
 
+def with_adjoint_gradients(upconv):
+  """`upconv`, a formulation of the transposed convolution, with its gradients taken through
+  its adjoint rather than by differentiating the formulation.
+
+  The transposed convolution is the adjoint of the strided convolution `conv_4x2`, so its
+  gradient in x is `conv_4x2` of the output's cotangent with the kernel's channels swapped,
+  and its kernel gradient is that convolution's kernel gradient against x. Both are XLA's own
+  strided convolution, which XLA:CPU differentiates fast, while the gradients of the
+  reformulations cost several times their forward pass (docs/PERFORMANCE.md). Exact: tests
+  compare both gradients with the plain layer's. Differentiable once, in reverse mode.
+  """
+
+  @jax.custom_vjp
+  def apply(x, kernel):
+    return upconv(x, kernel)
+
+  def forward(x, kernel):
+    return upconv(x, kernel), (x, kernel)
+
+  def backward(residuals, dy):
+    x, kernel = residuals
+    dx, kernel_pullback = jax.vjp(lambda k: conv_4x2(dy, k), kernel.transpose(0, 1, 3, 2))
+    (dk,) = kernel_pullback(x)
+    return dx, dk.transpose(0, 1, 3, 2)
+
+  apply.defvjp(forward, backward)
+  return apply
+
+
+# How the up-convolutions' gradients are computed: through the adjoint, or by differentiating
+# the method's own formulation.
+UPCONV_GRADS = ('adjoint', 'autodiff')
+_ADJOINT_UPCONV_METHODS = {name: with_adjoint_gradients(fn) for name, fn in UPCONV_METHODS.items()}
+
+
+def upconv_function(method: str, grad: str = 'adjoint'):
+  """The transposed convolution computed by `method` (UPCONV_METHODS), with gradients by
+  `grad` (UPCONV_GRADS)."""
+  if grad not in UPCONV_GRADS:
+    raise ValueError(f'unknown model.upconv_grad {grad!r}; choose one of {UPCONV_GRADS}')
+  return (_ADJOINT_UPCONV_METHODS if grad == 'adjoint' else UPCONV_METHODS)[method]
+
+
 class _Conv4x2(nn.Module):
   """A 4x4, stride-2, padding-1 (transposed) convolution whose 4x4 kernel is the parameter,
   computed by one of the exactly equivalent `methods`, so checkpoints do not depend on it."""
@@ -189,18 +232,25 @@ class _Conv4x2(nn.Module):
       raise ValueError(f'unknown model.{self.config_key} {self.method!r}; '
                        f'choose one of {sorted(self.methods)}')
     kernel = self.param('kernel', dcgan_kernel_init, (4, 4, x.shape[-1], self.features))
-    y = self.methods[self.method](x.astype(self.dtype), kernel.astype(self.dtype))
+    y = self._function()(x.astype(self.dtype), kernel.astype(self.dtype))
     if self.use_bias:
       y = y + self.param('bias', nn.initializers.zeros, (self.features,)).astype(self.dtype)
     return y
+
+  def _function(self):
+    return self.methods[self.method]
 
 
 class UpConv2x(_Conv4x2):
   """Doubles height and width: the transposed convolution of PyTorch's
   ConvTranspose2d(c_in, c_out, 4, 2, 1), by a method of UPCONV_METHODS."""
   method: str = 'phases'
+  grad: str = 'adjoint'   # gradients through the adjoint or by autodiff (UPCONV_GRADS)
   methods = UPCONV_METHODS
   config_key: str = 'upconv'
+
+  def _function(self):
+    return upconv_function(self.method, self.grad)
 
 
 class DownConv2x(_Conv4x2):
