@@ -29,7 +29,9 @@ def get_config(arg=None):
   c.model.g_width = 64             # generator channels: 512 -> 256 -> 128 -> 64 -> 3
   c.model.d_width = 64             # discriminator channels: 64 -> 128 -> 256 -> 512
   c.model.downconv = 'blocks'      # exact; 1.4x faster D convolutions at these sizes on CPU
-  c.model.upconv_out = 'phases'    # exact; faster than 'subpixel' to 3 channels at 64x64
+  c.model.upconv = 'phases'        # exact; on a 2-core CPU the fastest way at these sizes
+  c.model.upconv_out = 'phases'    # (docs/PERFORMANCE.md)
+  c.model.upconv_grad = 'autodiff'
 
   # About 31 epochs of the 162,770 training faces at the paper's batch of 128.
   configs.dcgan_training(c, steps=40000, batch_size=128)

@@ -95,8 +95,8 @@ def dcgan_model(c: ml_collections.ConfigDict) -> None:
   # How the strided convolutions compute. Every method is the same function of the same 4x4
   # kernel (tested), so checkpoints do not depend on them; they differ only in speed
   # (docs/PERFORMANCE.md). The image-side layers, with 1 or 3 channels, have their own.
-  c.model.upconv = 'phases'         # G's transposed convs: 'phases', 'subpixel' or 'plain'
-  c.model.upconv_out = 'subpixel'   # G's output layer: the same choices
+  c.model.upconv = 'plain'          # G's transposed convs: 'plain', 'phases' or 'subpixel'
+  c.model.upconv_out = 'plain'      # G's output layer: the same choices
   c.model.upconv_grad = 'adjoint'   # their gradients: through the adjoint strided convolution
                                     # (fast) or 'autodiff' of the method's formulation
   c.model.downconv = 'plain'        # D's strided convs: 'plain', 'blocks' or 'im2col'

@@ -29,8 +29,8 @@ class Generator(nn.Module):
   out_shape: tuple[int, int, int]
   width: int = 64             # channels of the last hidden layer; doubles towards the input
   norm: str = 'batch'
-  upconv: str = 'phases'      # how the up-convolutions compute (layers.UPCONV_METHODS)
-  upconv_out: str = 'subpixel'  # ... and the output layer's, to 1 or 3 channels
+  upconv: str = 'plain'       # how the up-convolutions compute (layers.UPCONV_METHODS)
+  upconv_out: str = 'plain'   # ... and the output layer's, to 1 or 3 channels
   upconv_grad: str = 'adjoint'  # their gradients: 'adjoint' or 'autodiff' (layers.UPCONV_GRADS)
   axis_name: str | None = 'batch'
   dtype: jnp.dtype = jnp.float32

@@ -244,7 +244,7 @@ class _Conv4x2(nn.Module):
 class UpConv2x(_Conv4x2):
   """Doubles height and width: the transposed convolution of PyTorch's
   ConvTranspose2d(c_in, c_out, 4, 2, 1), by a method of UPCONV_METHODS."""
-  method: str = 'phases'
+  method: str = 'plain'
   grad: str = 'adjoint'   # gradients through the adjoint or by autodiff (UPCONV_GRADS)
   methods = UPCONV_METHODS
   config_key: str = 'upconv'
