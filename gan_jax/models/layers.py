@@ -182,7 +182,8 @@ def with_adjoint_gradients(upconv):
   and its kernel gradient is that convolution's kernel gradient against x. Both are XLA's own
   strided convolution, which XLA:CPU differentiates fast, while the gradients of the
   reformulations cost several times their forward pass (docs/PERFORMANCE.md). Exact: tests
-  compare both gradients with the plain layer's. Differentiable once, in reverse mode.
+  compare both gradients with the plain layer's. Like any custom VJP it supports reverse mode
+  only; forward-mode differentiation (`jax.jvp`) needs `model.upconv_grad='autodiff'`.
   """
 
   @jax.custom_vjp
