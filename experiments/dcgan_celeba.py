@@ -41,10 +41,7 @@ def get_config(arg=None):
   c.train.num_samples = 64
 
   if arg == 'smoke':
-    c.model.z_dim = 8
-    c.model.g_width = 4
-    c.model.d_width = 4
-    configs.smoke_train(c)
+    configs.dcgan_smoke(c, width=4)
   elif arg:
     raise ValueError(f'unknown config argument {arg!r}; the only one is "smoke"')
   return c

@@ -47,11 +47,8 @@ def get_config(arg=None):
 
   if arg == 'smoke':
     c.data.num_train = 256
-    c.model.z_dim = 8
-    c.model.g_width = 8
-    c.model.d_width = 8
     c.evals.metrics = ()           # needs a trained classifier; evaluation is tested apart
-    configs.smoke_train(c)
+    configs.dcgan_smoke(c)
   elif arg:
     raise ValueError(f'unknown config argument {arg!r}; the only one is "smoke"')
   return c

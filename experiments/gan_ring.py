@@ -44,9 +44,5 @@ def get_config(arg=None):
 
 
 def get_sweep(name=None):
-  """python -m gan_jax.launch --config=experiments/gan_ring.py --sweep=NAME --backend=local"""
-  if name in (None, 'seeds'):    # the papers report means over runs
-    return sweeps.product(seed=[0, 1, 2, 3, 4])
-  if name == 'pacgan':           # GAN and PacGAN2-4 (packs of k); D sees 100 packs per batch
-    return sweeps.pacgan(batch_per_pack=100)
-  raise ValueError(f'unknown sweep {name!r}; choose seeds or pacgan')
+  """python -m gan_jax.launch --config=experiments/gan_ring.py --sweep=seeds|pacgan --backend=local"""
+  return sweeps.mixture(name)

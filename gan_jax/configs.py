@@ -198,6 +198,15 @@ def pacgan_mixture_setting(c: ml_collections.ConfigDict) -> None:
   c.evals.every = 10_000            # and at the end
 
 
+def dcgan_smoke(c: ml_collections.ConfigDict, width: int = 8) -> None:
+  """The `smoke` variant of a DCGAN experiment: an 8-d latent, `width` channels in G and D, and
+  the tiny schedule of `smoke_train`."""
+  c.model.z_dim = 8
+  c.model.g_width = width
+  c.model.d_width = width
+  smoke_train(c)
+
+
 def smoke_train(c: ml_collections.ConfigDict) -> None:
   """The tiny schedule of every `smoke` variant: 4 steps of 16, logging, sampling and
   checkpointing every 2."""

@@ -265,7 +265,7 @@ def _assert_same_params(a, b):
     np.testing.assert_array_equal(x, y)
 
 
-def _resume_matches(config, tmp_path):
+def _assert_resume_matches(config, tmp_path):
   config.train.steps = 4
   whole = train.train_and_evaluate(config, str(tmp_path / 'whole'))
   config.train.steps = 2
@@ -287,13 +287,13 @@ def test_exact_resume_on_an_image_folder(image_folder, tmp_path):
   config.data.path = str(image_folder)  # one override: the TFDS name reads the folder instead
   config.data.image_size = 32
   config.train.batch_size = 8
-  _resume_matches(config, tmp_path)
+  _assert_resume_matches(config, tmp_path)
 
 
 def test_exact_resume_on_a_mocked_tfds_dataset(tfds_mock, tmp_path):
   config = load_experiment('dcgan_mnist')
   config.train.batch_size = 8
-  _resume_matches(config, tmp_path)
+  _assert_resume_matches(config, tmp_path)
 
 
 def test_tensorflow_is_not_imported_off_the_tfds_path(image_folder, tmp_path):

@@ -51,6 +51,16 @@ def pacgan(batch_per_pack: int, packs=(1, 2, 3, 4), seeds=(0, 1, 2)) -> list[dic
       product(seed=list(seeds)))
 
 
+def mixture(name: str | None) -> list[dict]:
+  """The sweeps of the 2-D mixture experiments (gan_ring, gan_grid): 'seeds' (the default; the
+  papers report means over runs) or 'pacgan' (GAN and PacGAN2-4, D sees 100 packs per batch)."""
+  if name in (None, 'seeds'):
+    return product(seed=[0, 1, 2, 3, 4])
+  if name == 'pacgan':
+    return pacgan(batch_per_pack=100)
+  raise ValueError(f'unknown sweep {name!r}; choose seeds or pacgan')
+
+
 @dataclasses.dataclass
 class Run:
   name: str           # directory name, from the overrides
