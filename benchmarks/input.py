@@ -1,6 +1,6 @@
 """Times the input pipeline on a folder of CelebA-sized JPEGs, against the step it feeds.
 
-  python benchmarks/input.py [--config=experiments/dcgan_celeba.py] [--num_images=2000]
+  python benchmarks/input.py --config=experiments/dcgan_celeba.py [--num_images=2000]
       [--workers=4] [--batches=20] [--rounds=5] [--path=DIR] [--no_step]
 
 What is measured: the pipeline train.py runs (`data.open_source` on `data.path`, then
@@ -49,8 +49,6 @@ _ROUNDS = flags.DEFINE_integer('rounds', 5, 'Timed rounds; the median is reporte
                                lower_bound=1)
 _PATH = flags.DEFINE_string('path', None, 'An existing image folder to read instead.')
 _NO_STEP = flags.DEFINE_bool('no_step', False, 'Time only the input, not the step.')
-flags.FLAGS.set_default('config', os.path.join(os.path.dirname(__file__), '..', 'experiments',
-                                               'dcgan_celeba.py'))
 flags.FLAGS.set_default('steps', 5)
 flags.FLAGS.set_default('warmup', 1)
 

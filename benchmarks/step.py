@@ -16,7 +16,7 @@ calls are run untimed, then `--steps` calls are timed one by one, each waited fo
 With `--peer=torch` the same step written in PyTorch (benchmarks/torch_peer.py: same models,
 objective, optimizers, step structure and EMA; channels-last images; autocast for bfloat16) is
 built in the same process and timed with the same protocol. The timed steps of the two are
-interleaved in `--rounds` rounds (gan_jax then PyTorch, then the other way round), so that a
+interleaved in `--peer_rounds` rounds (gan_jax then PyTorch, then the other way round), so that a
 change in the machine's load during the run weighs on both alike. The last line printed is
 `speedup_vs_torch=<torch median / gan_jax median>`, over all timed steps.
 
@@ -49,8 +49,8 @@ _STEPS = flags.DEFINE_integer('steps', 50, 'Timed steps; the median is reported.
                               lower_bound=1)
 _WARMUP = flags.DEFINE_integer('warmup', 3, 'Untimed steps after the first (compiling) one.',
                                lower_bound=0)
-_ROUNDS = flags.DEFINE_integer('rounds', 6, 'With --peer: rounds the timed steps of the two '
-                               'are interleaved in.', lower_bound=1)
+_PEER_ROUNDS = flags.DEFINE_integer('peer_rounds', 6, 'With --peer: rounds the timed steps of '
+                                    'the two are interleaved in.', lower_bound=1)
 _DTYPE = flags.DEFINE_enum('dtype', None, list(configs.DTYPES),
                            'Compute dtype (default: the config\'s train.dtype).')
 flags.mark_flags_as_required(['config'])
@@ -143,6 +143,14 @@ def setup_gan_jax(config, real_local):
   return call, first, counts, finish
 
 
+def time_gan_jax(config, real_local):
+  """Builds and times gan_jax's step alone. Returns (median seconds, parameter counts)."""
+  call, first, counts, finish = setup_gan_jax(config, real_local)
+  times = time_calls(call, _STEPS.value)
+  finish()
+  return report('gan_jax', first, times, real_local.shape[0] * real_local.shape[1]), counts
+
+
 def setup_torch(config, spec, real_local, jax_counts):
   """The PyTorch peer on the same data, with the same protocol: (call, seconds of the first
   call, report after timing)."""
@@ -203,15 +211,14 @@ def main(argv):
   rng = np.random.default_rng(config.seed)
   real_local = rng.uniform(-1.0, 1.0, (c.d_steps, c.batch_size // jax.process_count(),
                                        *spec.shape)).astype(np.float32)
+  if _PEER.value != 'torch':
+    time_gan_jax(config, real_local)
+    return
   images = real_local.shape[0] * real_local.shape[1]
   jax_call, jax_first, jax_counts, jax_finish = setup_gan_jax(config, real_local)
-  if _PEER.value != 'torch':
-    jax_times = time_calls(jax_call, _STEPS.value)
-    jax_finish()
-    report('gan_jax', jax_first, jax_times, images)
-    return
   torch_call, torch_first, torch_finish = setup_torch(config, spec, real_local, jax_counts)
-  jax_times, torch_times = interleaved([jax_call, torch_call], _STEPS.value, _ROUNDS.value)
+  jax_times, torch_times = interleaved([jax_call, torch_call], _STEPS.value,
+                                       _PEER_ROUNDS.value)
   jax_finish()
   jax_median = report('gan_jax', jax_first, jax_times, images)
   torch_finish()
