@@ -9,7 +9,7 @@ from __future__ import annotations
 import ml_collections
 
 from gan_jax import data as data_lib
-from gan_jax import losses, models, state as state_lib
+from gan_jax import losses, models, parallel, state as state_lib
 
 DTYPES = ('float32', 'bfloat16')
 
@@ -48,6 +48,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.train.d_steps = 1               # discriminator updates per generator update
   c.train.ema_decay = 0.999         # generator EMA for samples (warmed up); 0 turns EMA off
   c.train.dtype = 'float32'         # compute dtype: 'float32' or 'bfloat16' (params stay f32)
+  c.train.cpu_convolutions = 'eigen'  # XLA:CPU's convolutions: 'eigen' (all cores) or 'default'
   c.train.log_every = 100           # steps between logged scalars and progress lines
   c.train.sample_every = 500        # steps between sample grids / plots
   c.train.checkpoint_every = 1000   # steps between checkpoints (one is always saved at the end)
@@ -143,6 +144,8 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
   _choose('loss.name', config.loss.name, losses.OBJECTIVES)
   _choose('optim.name', config.optim.name, state_lib.OPTIMIZERS)
   _choose('train.dtype', config.train.dtype, DTYPES)
+  _choose('train.cpu_convolutions', config.train.get('cpu_convolutions', 'eigen'),
+          parallel.CPU_CONVOLUTIONS)
   for key in ('steps', 'batch_size', 'd_steps', 'log_every', 'sample_every',
               'checkpoint_every', 'keep_checkpoints'):
     if config.train[key] < 1:

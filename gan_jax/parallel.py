@@ -7,6 +7,7 @@ are split along their example axis. `shard_step` runs a per-device program (see 
 
 from __future__ import annotations
 
+import functools
 import os
 
 from absl import logging
@@ -87,7 +88,44 @@ def global_batch_array(local: np.ndarray, mesh: Mesh, leading_axes: int = 2) -> 
   return jax.make_array_from_process_local_data(sharding, local, tuple(shape))
 
 
-def shard_step(step_fn, mesh: Mesh, batch_leading_axes: int = 2):
+# XLA:CPU's libraries for convolutions (`train.cpu_convolutions`). By default jaxlib 0.10 hands
+# convolutions, dots and reductions to YNNPACK, which runs each convolution on one thread; with
+# 'eigen' the convolutions go to Eigen's, which use every core (dots and reductions stay with
+# YNNPACK). On 2 cores this made the dcgan_digits step 15% faster and dcgan_celeba's 16%
+# (docs/PERFORMANCE.md, change 8). Same function; the rounding may differ.
+CPU_CONVOLUTIONS = ('eigen', 'default')
+_EIGEN_CONVOLUTIONS = {'xla_cpu_experimental_ynn_fusion_type':
+                       'LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT,LIBRARY_FUSION_TYPE_REDUCE'}
+
+
+@functools.cache
+def _cpu_option_supported(name: str, value: str) -> bool:
+  """Whether this jaxlib's CPU compiler accepts the option (it is experimental)."""
+  conv = lambda x: jax.lax.conv_general_dilated(x, x, (1, 1), 'SAME')
+  try:
+    jax.jit(conv, compiler_options={name: value}).lower(
+        jax.ShapeDtypeStruct((1, 1, 2, 2), np.float32)).compile()
+    return True
+  except jax.errors.JaxRuntimeError as e:
+    logging.warning('This jaxlib does not take the XLA:CPU option %s=%s (%s); compiling with '
+                    'its defaults instead.', name, value, str(e).splitlines()[0])
+    return False
+
+
+def compiler_options(mesh: Mesh, cpu_convolutions: str = 'eigen') -> dict[str, str] | None:
+  """Compiler options for a program over `mesh`: on CPU meshes, the convolution library."""
+  if cpu_convolutions not in CPU_CONVOLUTIONS:
+    raise ValueError(f'unknown train.cpu_convolutions {cpu_convolutions!r}; choose one of '
+                     f'{list(CPU_CONVOLUTIONS)}')
+  if cpu_convolutions == 'default' or mesh.devices.flat[0].platform != 'cpu':
+    return None
+  if not all(_cpu_option_supported(k, v) for k, v in _EIGEN_CONVOLUTIONS.items()):
+    return None
+  return dict(_EIGEN_CONVOLUTIONS)
+
+
+def shard_step(step_fn, mesh: Mesh, batch_leading_axes: int = 2,
+               compiler_options: dict[str, str] | None = None):
   """jit(shard_map(step_fn)): state replicated and donated, batch split, metrics replicated."""
   sharded = jax.shard_map(
       step_fn, mesh=mesh,
@@ -97,4 +135,5 @@ def shard_step(step_fn, mesh: Mesh, batch_leading_axes: int = 2):
       check_vma=False)
   return jax.jit(sharded, donate_argnums=0,
                  in_shardings=(replicated(mesh), batch_sharding(mesh, batch_leading_axes)),
-                 out_shardings=(replicated(mesh), replicated(mesh)))
+                 out_shardings=(replicated(mesh), replicated(mesh)),
+                 compiler_options=compiler_options)

@@ -2,7 +2,7 @@
 the published ones into docs/RESULTS.md.
 
   python -m gan_jax.reproduce mixtures [--seeds=3] [--steps=N] [--parallel=2] [--runs_dir=runs]
-  python -m gan_jax.reproduce stacked  [--seeds=3] [--steps=N] [--parallel=1]
+  python -m gan_jax.reproduce stacked  [--seeds=3] [--steps=N] [--packs=1,2] [--parallel=1]
 
 Tables:
 - `mixtures`: the ring of 8 and grid of 25 Gaussians (VEEGAN Table 1, PacGAN Table 1) with GAN
@@ -36,6 +36,8 @@ from gan_jax.launch import backends, sweeps
 _SEEDS = flags.DEFINE_integer('seeds', 3, 'Seeds per configuration (0 .. N-1).', lower_bound=1)
 _STEPS = flags.DEFINE_integer('steps', None, 'Override train.steps (default: the config\'s).',
                               lower_bound=1)
+_PACKS = flags.DEFINE_list('packs', None, 'Only these rows, by pack size (1 = the plain GAN); '
+                           'default: every row of the table.')
 _PARALLEL = flags.DEFINE_integer('parallel', 1, 'Concurrent training runs.', lower_bound=1)
 _RUNS_DIR = flags.DEFINE_string('runs_dir', 'runs', 'Root of the run directories.')
 _RESULTS = flags.DEFINE_string('results', 'docs/RESULTS.md', 'The Markdown file to update.')
@@ -149,11 +151,22 @@ def write_section(path: str, name: str, section: str) -> None:
   os.replace(path + '.tmp', path)
 
 
+def only_packs(table: Table, name: str, packs) -> Table:
+  """The table restricted to the rows of these pack sizes (all of them when `packs` is empty)."""
+  if not packs:
+    return table
+  packs = tuple(int(p) for p in packs)
+  if not set(packs) <= set(table.packs):
+    raise ValueError(f'--packs={",".join(map(str, packs))}: the {name} table has rows for '
+                     f'packs {",".join(map(str, table.packs))}')
+  return dataclasses.replace(table, packs=packs)
+
+
 def reproduce(name: str, *, seeds: int, steps: int | None, parallel: int, runs_dir: str,
-              results_path: str) -> str:
+              results_path: str, packs=None) -> str:
   if name not in TABLES:
     raise ValueError(f'unknown table {name!r}; choose one of {sorted(TABLES)}')
-  table = TABLES[name]
+  table = only_packs(TABLES[name], name, packs)
   groups = plan(table, name, seeds, steps, runs_dir)
   runs = [run for group in groups.values() for run in group]
   todo = [run for run in runs if sweeps.status(run) != 'finished']
@@ -175,7 +188,7 @@ def main(argv):
   writers.quiet_library_logs()
   logging.set_verbosity(logging.INFO)
   print(reproduce(argv[1], seeds=_SEEDS.value, steps=_STEPS.value, parallel=_PARALLEL.value,
-                  runs_dir=_RUNS_DIR.value, results_path=_RESULTS.value))
+                  runs_dir=_RUNS_DIR.value, results_path=_RESULTS.value, packs=_PACKS.value))
 
 
 if __name__ == '__main__':

@@ -2,6 +2,7 @@
 means and standard deviations beside the published rows, and the section replaced in place."""
 
 import numpy as np
+import pytest
 
 from gan_jax import reproduce
 
@@ -16,6 +17,12 @@ def test_plan_covers_every_pack_and_seed_with_the_papers_batch(tmp_path):
   assert all(r.steps == 50_000 and '/reproduce/mixtures/gan_grid/' in r.workdir for r in runs)
   short = reproduce.plan(reproduce.TABLES['stacked'], 'stacked', 2, 100, str(tmp_path))
   assert all(r.steps == 100 for group in short.values() for r in group)
+  # --packs keeps only some rows; a pack the table does not have is refused.
+  two = reproduce.only_packs(reproduce.TABLES['stacked'], 'stacked', ['1', '2'])
+  assert sorted(reproduce.plan(two, 'stacked', 1, 100, str(tmp_path))) == [
+      ('experiments/dcgan_stacked_digits.py', 1), ('experiments/dcgan_stacked_digits.py', 2)]
+  with pytest.raises(ValueError, match='rows for packs 1,2,3,4'):
+    reproduce.only_packs(reproduce.TABLES['stacked'], 'stacked', ['5'])
 
 
 def test_markdown_reports_mean_and_std_and_replaces_its_section(tmp_path):

@@ -1,6 +1,7 @@
 """The sharded update step: the same global batch gives the same result on 1 and 8 devices,
 and its random numbers are fresh for every example, step and purpose."""
 
+import re
 
 import jax
 import jax.numpy as jnp
@@ -9,7 +10,7 @@ import pytest
 from jax.sharding import PartitionSpec as P
 
 from conftest import load_experiment
-from gan_jax import parallel, steps, train
+from gan_jax import configs, parallel, steps, train
 
 
 def _run(config, devices, num_steps=3, seed=0):
@@ -147,3 +148,52 @@ def test_bfloat16_compute_keeps_float32_parameters_and_tracks_float32():
   # Same losses to bfloat16 precision, but not bit-identical (the compute dtype did change).
   np.testing.assert_allclose(metrics_16[0]['d_loss'], metrics_32[0]['d_loss'], rtol=2e-2)
   assert metrics_16[0]['d_loss'] != metrics_32[0]['d_loss']
+
+
+def _ynn_convolutions(compiled_text):
+  """Names of the YNNPACK fusions in compiled HLO whose computation holds a convolution."""
+  calls = re.findall(r'(%ynn_fusion[.\d]*) = .*?calls=(%[\w.]+)', compiled_text)
+  bodies = dict(re.findall(r'\n(%[\w.]+) \([^\n]*\{\n(.*?)\n\}', compiled_text, re.DOTALL))
+  return [name for name, body in calls if 'convolution(' in bodies.get(body, '')]
+
+
+def test_cpu_convolutions_option_moves_convolutions_off_ynnpack_and_keeps_the_step():
+  config = load_experiment('dcgan_digits')
+  config.train.batch_size = 16
+  mesh = parallel.make_mesh(jax.devices()[:1])
+  spec, g, d, objective = train.build(config)
+  abstract, _ = train.abstract_state(config, g, d, spec, mesh)
+  batch = jax.ShapeDtypeStruct((1, 16, *spec.shape), jnp.float32,
+                               sharding=parallel.batch_sharding(mesh, 2))
+  texts = {}
+  for choice in ('eigen', 'default'):
+    config.train.cpu_convolutions = choice
+    step = train.sharded_step(config, g, d, objective, mesh)
+    texts[choice] = step.lower(abstract, batch).compile().as_text()
+  assert parallel.compiler_options(mesh, 'default') is None
+  assert parallel.compiler_options(mesh, 'eigen')
+  assert _ynn_convolutions(texts['eigen']) == []
+  if 'ynn_fusion' in texts['default']:   # this jaxlib's default hands convolutions to YNNPACK
+    assert _ynn_convolutions(texts['default'])
+  # Same function: a few steps agree to float32 rounding either way.
+  config.train.cpu_convolutions = 'eigen'
+  state_e, metrics_e = _run(config, jax.devices()[:1], num_steps=2)
+  config.train.cpu_convolutions = 'default'
+  state_d, metrics_d = _run(config, jax.devices()[:1], num_steps=2)
+  for me, md in zip(metrics_e, metrics_d):
+    np.testing.assert_allclose(me['d_loss'], md['d_loss'], rtol=1e-4)
+  _assert_trees_close(state_e.g.params, state_d.g.params, rtol=1e-3, atol=1e-5)
+
+
+def test_cpu_convolutions_rejects_unknown_names_and_unsupported_options(monkeypatch):
+  mesh = parallel.make_mesh(jax.devices()[:1])
+  with pytest.raises(ValueError, match='cpu_convolutions.*eigen'):
+    parallel.compiler_options(mesh, 'mkl')
+  config = load_experiment('dcgan_digits')
+  config.train.cpu_convolutions = 'mkl'
+  with pytest.raises(ValueError, match='train.cpu_convolutions'):
+    configs.validate(config, 1)
+  # A jaxlib without the option compiles with its defaults rather than failing.
+  monkeypatch.setattr(parallel, '_EIGEN_CONVOLUTIONS',
+                      {'xla_cpu_experimental_ynn_fusion_type': 'NO_SUCH_FUSION_TYPE'})
+  assert parallel.compiler_options(mesh, 'eigen') is None
