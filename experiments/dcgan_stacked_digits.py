@@ -11,8 +11,9 @@ first); modes = distinct triples among 1,000, and KL to uniform.
   python -m gan_jax.main --config=experiments/dcgan_stacked_digits.py
   python -m gan_jax.reproduce stacked
 
-PacGAN trains 50 epochs of 128,000 triples (100,000 steps at batch 64); about 2.4 hours per run
-on a 2-core CPU at this model's ~85 ms step. The bundled digits are 1,797 8x8 images rather than
+PacGAN trains 50 epochs of 128,000 triples (100,000 steps at batch 64); about 8 hours per DCGAN
+run on a 2-core CPU at this model's ~280 ms step, and longer with packing (the generator makes
+k times as many images). The bundled digits are 1,797 8x8 images rather than
 MNIST's 60,000: fewer distinct images per class, blurrier after resizing. The same experiment
 on MNIST is `--config.data.name=stacked_mnist` where TFDS has MNIST (its channels are then
 classified by the MNIST classifier: `python -m gan_jax.classifier --dataset=mnist`).
