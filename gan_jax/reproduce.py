@@ -155,7 +155,10 @@ def only_packs(table: Table, name: str, packs) -> Table:
   """The table restricted to the rows of these pack sizes (all of them when `packs` is empty)."""
   if not packs:
     return table
-  packs = tuple(int(p) for p in packs)
+  try:
+    packs = tuple(int(p) for p in packs)
+  except ValueError:
+    raise ValueError(f'--packs takes pack sizes such as 1,2; got {",".join(packs)}') from None
   if not set(packs) <= set(table.packs):
     raise ValueError(f'--packs={",".join(map(str, packs))}: the {name} table has rows for '
                      f'packs {",".join(map(str, table.packs))}')

@@ -23,6 +23,8 @@ def test_plan_covers_every_pack_and_seed_with_the_papers_batch(tmp_path):
       ('experiments/dcgan_stacked_digits.py', 1), ('experiments/dcgan_stacked_digits.py', 2)]
   with pytest.raises(ValueError, match='rows for packs 1,2,3,4'):
     reproduce.only_packs(reproduce.TABLES['stacked'], 'stacked', ['5'])
+  with pytest.raises(ValueError, match='pack sizes such as 1,2; got two'):
+    reproduce.only_packs(reproduce.TABLES['stacked'], 'stacked', ['two'])
 
 
 def test_markdown_reports_mean_and_std_and_replaces_its_section(tmp_path):
