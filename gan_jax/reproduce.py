@@ -110,9 +110,17 @@ def final_evaluation(run) -> dict:
   return result
 
 
+def _number(value: float, digits: int = 3) -> str:
+  """`digits` significant digits, but whole numbers of 1,000 and more in full (no 1e+03)."""
+  return f'{value:.0f}' if abs(value) >= 10 ** digits else f'{value:.{digits}g}'
+
+
 def _mean_std(values):
+  """'mean ± std' over seeds; a single seed's value alone (it has no spread to show)."""
   values = np.asarray(values, np.float64)
-  return f'{values.mean():.3g} ± {values.std(ddof=1) if len(values) > 1 else 0.0:.2g}'
+  if len(values) == 1:
+    return _number(values[0])
+  return f'{_number(values.mean())} ± {_number(values.std(ddof=1), 2)}'
 
 
 def markdown(table: Table, name: str, groups, results, seeds, steps) -> str:
@@ -131,7 +139,8 @@ def markdown(table: Table, name: str, groups, results, seeds, steps) -> str:
   any_run = next(iter(groups.values()))[0]
   num_samples = next(iter(results.values()))['num_samples']
   schedule = ' (shortened with --steps)' if steps else ' (the experiment default)'
-  protocol = (f'{seeds} seeds (0..{seeds - 1}) per row; {any_run.steps:,} training steps per '
+  seed_text = f'{seeds} seeds (0..{seeds - 1})' if seeds > 1 else '1 seed (0)'
+  protocol = (f'{seed_text} per row; {any_run.steps:,} training steps per '
               f'run{schedule}; the final checkpoint evaluated on {num_samples:,} samples. '
               f'Measured {datetime.date.today().isoformat()} on {platform.machine()}, '
               f'{os.cpu_count()} CPUs.')

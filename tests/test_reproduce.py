@@ -43,6 +43,10 @@ def test_markdown_reports_mean_and_std_and_replaces_its_section(tmp_path):
   assert '2 seeds (0..1) per row; 10 training steps per run (shortened with --steps)' in section
   assert '| GAN | 6.3 ± 0.5 | 98.2 ± 0.2 |' in section  # the published rows beside ours
 
+  # One seed has no spread to show, and 1,000 modes read as 1000, not 1e+03.
+  assert reproduce._mean_std([1000.0]) == '1000' and reproduce._mean_std([0.2566]) == '0.257'
+  assert reproduce._mean_std([998.0, 1000.0]) == '999 ± 1.4'
+
   path = tmp_path / 'RESULTS.md'
   path.write_text('# Results\n\nintro\n')
   reproduce.write_section(str(path), 'mixtures', section)
