@@ -144,8 +144,7 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
   _choose('loss.name', config.loss.name, losses.OBJECTIVES)
   _choose('optim.name', config.optim.name, state_lib.OPTIMIZERS)
   _choose('train.dtype', config.train.dtype, DTYPES)
-  _choose('train.cpu_convolutions', config.train.get('cpu_convolutions', 'eigen'),
-          parallel.CPU_CONVOLUTIONS)
+  _choose('train.cpu_convolutions', config.train.cpu_convolutions, parallel.CPU_CONVOLUTIONS)
   for key in ('steps', 'batch_size', 'd_steps', 'log_every', 'sample_every',
               'checkpoint_every', 'keep_checkpoints'):
     if config.train[key] < 1:
