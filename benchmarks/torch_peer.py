@@ -160,6 +160,9 @@ class TorchStep:
   def __init__(self, config, shape):
     if config.loss.name not in OBJECTIVES:
       raise ValueError(f'torch peer: unknown loss.name {config.loss.name!r}')
+    if config.train.updates != 'alternating':
+      raise ValueError(f'torch peer: train.updates={config.train.updates!r} is not written '
+                       "here; time the default, 'alternating'")
     build = {'dcgan': dcgan, 'mlp': mlp}.get(config.model.name)
     if build is None:
       raise ValueError(f'torch peer: unknown model.name {config.model.name!r}')

@@ -12,6 +12,7 @@ from gan_jax import data as data_lib
 from gan_jax import losses, models, parallel, state as state_lib
 
 DTYPES = ('float32', 'bfloat16')
+UPDATES = ('alternating', 'simultaneous')
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -46,6 +47,8 @@ def base_config() -> ml_collections.ConfigDict:
   c.train.steps = 1000              # generator updates
   c.train.batch_size = 64           # global batch, over all devices and processes
   c.train.d_steps = 1               # discriminator updates per generator update
+  c.train.updates = 'alternating'   # G against the updated D, or 'simultaneous' (against the
+                                    # D this step started from, as the PacGAN code trains)
   c.train.ema_decay = 0.999         # generator EMA for samples (warmed up); 0 turns EMA off
   c.train.dtype = 'float32'         # compute dtype: 'float32' or 'bfloat16' (params stay f32)
   c.train.cpu_convolutions = 'eigen'  # XLA:CPU's convolutions: 'eigen' (all cores) or 'default'
@@ -129,7 +132,8 @@ def mlp_model(c: ml_collections.ConfigDict) -> None:
   c.model.maxout_pieces = 5         # pieces per maxout unit
   c.model.d_input_dropout = 0.0     # D dropout rate on its input (masks per example)
   c.model.d_dropout = 0.0           # D dropout rate after each hidden layer
-  c.model.weight_init = 'default'   # 'default' (Flax) or 'torch' (uniform weights and biases)
+  c.model.weight_init = 'default'   # 'default' (Flax), 'torch' (uniform weights and biases) or
+                                    # 'normal' (N(0, 0.02^2) weights, zero biases)
 
 
 def _choose(kind, name, valid):
@@ -145,6 +149,7 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
   _choose('optim.name', config.optim.name, state_lib.OPTIMIZERS)
   _choose('train.dtype', config.train.dtype, DTYPES)
   _choose('train.cpu_convolutions', config.train.cpu_convolutions, parallel.CPU_CONVOLUTIONS)
+  _choose('train.updates', config.train.updates, UPDATES)
   for key in ('steps', 'batch_size', 'd_steps', 'log_every', 'sample_every',
               'checkpoint_every', 'keep_checkpoints'):
     if config.train[key] < 1:
@@ -179,7 +184,9 @@ def pacgan_mixture_setting(c: ml_collections.ConfigDict) -> None:
   """PacGAN's 2-D mixture setting: its MLPs, optimizer and batch (REFERENCES: 2-D mixtures).
 
   G: 4 ReLU layers of 400 with batch norm on 2-D Gaussian noise; D: 3 maxout layers of 200
-  units with 5 pieces; Adam(1e-4, beta1 0.8); batch 100; non-saturating loss.
+  units with 5 pieces; Adam(1e-4, beta1 0.8); batch 100; non-saturating loss. As in the PacGAN
+  code: weights drawn from N(0, 0.02^2) with zero biases, and both players updated
+  simultaneously from the same parameters.
   """
   mlp_model(c)
   c.model.z_dim = 2
@@ -189,11 +196,13 @@ def pacgan_mixture_setting(c: ml_collections.ConfigDict) -> None:
   c.model.d_hidden = (200,) * 3
   c.model.d_activation = 'maxout'
   c.model.maxout_pieces = 5
+  c.model.weight_init = 'normal'
   c.loss.name = 'non_saturating'
   c.optim.g_lr = 1e-4
   c.optim.d_lr = 1e-4
   c.optim.b1 = 0.8
   c.train.batch_size = 100
+  c.train.updates = 'simultaneous'
   c.train.ema_decay = 0.0           # the papers evaluate the generator itself
   c.evals.metrics = ('modes',)      # modes captured, % high quality, reverse KL
   c.evals.num_samples = 2500        # the papers' evaluation sample

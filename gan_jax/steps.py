@@ -1,5 +1,9 @@
 """The update step: `d_steps` discriminator updates, then one generator update.
 
+The generator's update is taken against the discriminator as these updates left it
+(alternating, the default), or against the discriminator the step started from
+(`simultaneous`: both players' gradients at the same point, as the PacGAN and ALI code train).
+
 Written as a per-device program, pmap style: each device sees its share of the global batch,
 and gradients, losses and batch-norm statistics are averaged over the named mesh axis with
 explicit collectives. `parallel.shard_step` runs it over every device with `jax.shard_map`
@@ -122,7 +126,7 @@ def g_step(g_state, d_state, key, *, local_batch: int, generator, discriminator,
 
 def train_step(state, real_batches, *, generator, discriminator, objective: Objective,
                z_dim: int, ema_decay: float, gp_weight: float = 10.0, r1_gamma: float = 0.0,
-               clip: float = 0.0, axis_name: str = 'batch'):
+               clip: float = 0.0, simultaneous: bool = False, axis_name: str = 'batch'):
   """`real_batches` is this device's (d_steps, local_batch, ...) share. Returns (state, metrics).
 
   Metrics are averaged over devices and, for the discriminator, over its `d_steps` updates.
@@ -146,7 +150,8 @@ def train_step(state, real_batches, *, generator, discriminator, objective: Obje
     d_state, m = one_d_step(d_state, (real_batches[i], d_keys[i]))
     d_metrics.append(m)
   d_metrics = jax.tree.map(lambda *values: jnp.stack(values), *d_metrics)
-  g_state, g_metrics = g_step(state.g, d_state, jax.random.fold_in(step_key, 1),
+  g_state, g_metrics = g_step(state.g, state.d if simultaneous else d_state,
+                              jax.random.fold_in(step_key, 1),
                               local_batch=local_batch, generator=generator,
                               discriminator=discriminator, objective=objective, z_dim=z_dim,
                               axis_name=axis_name)

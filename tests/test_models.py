@@ -122,6 +122,19 @@ def test_torch_weight_init_draws_weights_and_biases_within_one_over_sqrt_fan_in(
     g.init(jax.random.PRNGKey(0), jnp.ones((1, 4)), train=False)
 
 
+def test_normal_weight_init_draws_weights_with_std_0_02_whatever_the_fan_in_and_zero_biases():
+  c = configs.base_config()
+  configs.mlp_model(c)
+  c.model.weight_init = 'normal'
+  c.model.g_hidden = (256,)
+  c.model.g_norm = 'none'
+  g, _ = models.build(c.model, (1,), jnp.float32)
+  params = g.init(jax.random.PRNGKey(0), jnp.ones((1, 4)), train=False)['params']
+  for layer in ('Dense_0', 'Dense_1'):  # fan-in 4 and 256: the same scale
+    np.testing.assert_allclose(np.std(params[layer]['kernel']), 0.02, rtol=0.15)
+    np.testing.assert_array_equal(params[layer]['bias'], 0.0)
+
+
 def test_example_dropout_masks_follow_the_example_index():
   from gan_jax.models import layers
   drop = layers.ExampleDropout(0.5, axis_name=None)

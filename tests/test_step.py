@@ -125,6 +125,25 @@ def test_d_steps_use_separate_real_batches():
   assert max(jax.tree.leaves(diff)) > 1e-6
 
 
+def test_simultaneous_updates_take_g_against_the_discriminator_the_step_started_from():
+  # 'simultaneous': G's update ignores this step's D update, so D's learning rate cannot change
+  # it; 'alternating': it does. D's own update is the same in both modes.
+  def one_step(updates, d_lr):
+    config = load_experiment('gan_ring')
+    config.train.batch_size = 16
+    config.train.updates = updates
+    config.optim.d_lr = d_lr
+    state, _ = _run(config, jax.devices()[:2], num_steps=1)
+    return state
+  sim_slow, sim_fast = one_step('simultaneous', 1e-4), one_step('simultaneous', 0.1)
+  alt_slow, alt_fast = one_step('alternating', 1e-4), one_step('alternating', 0.1)
+  _assert_trees_close(sim_slow.g.params, sim_fast.g.params, rtol=0, atol=1e-7)
+  diff = jax.tree.map(lambda x, y: float(np.abs(x - y).max()), alt_slow.g.params,
+                      alt_fast.g.params)
+  assert max(jax.tree.leaves(diff)) > 1e-5
+  _assert_trees_close(sim_fast.d.params, alt_fast.d.params, rtol=0, atol=1e-7)
+
+
 def test_ema_off_keeps_ema_equal_to_params():
   config = load_experiment('gan_ring')
   config.train.ema_decay = 0.0

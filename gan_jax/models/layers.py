@@ -323,8 +323,10 @@ def torch_linear_init(bound: float):
 
 def dense(features: int, *, in_features: int, init: str, use_bias: bool = True, dtype=jnp.float32,
           name: str | None = None):
-  """A dense layer with 'default' (Flax: LeCun normal weights, zero biases) or 'torch'
-  initialisation (PyTorch's nn.Linear: weights and biases uniform in +-1/sqrt(fan_in)).
+  """A dense layer with 'default' (Flax: LeCun normal weights, zero biases), 'torch'
+  (PyTorch's nn.Linear: weights and biases uniform in +-1/sqrt(fan_in)) or 'normal'
+  initialisation (weights N(0, 0.02^2) whatever the fan-in, zero biases: DCGAN's and the
+  PacGAN code's).
 
   Random biases matter for low-dimensional inputs far from the origin: with zero biases every
   ReLU kink starts at x = 0, so a discriminator fed data around x = 4 starts linear over the
@@ -336,4 +338,7 @@ def dense(features: int, *, in_features: int, init: str, use_bias: bool = True, 
     bound = 1.0 / np.sqrt(in_features)
     return nn.Dense(features, use_bias=use_bias, dtype=dtype, name=name,
                     kernel_init=torch_linear_init(bound), bias_init=torch_linear_init(bound))
-  raise ValueError(f"unknown model.weight_init {init!r}; choose 'default' or 'torch'")
+  if init == 'normal':
+    return nn.Dense(features, use_bias=use_bias, dtype=dtype, name=name,
+                    kernel_init=dcgan_kernel_init)
+  raise ValueError(f"unknown model.weight_init {init!r}; choose 'default', 'torch' or 'normal'")
