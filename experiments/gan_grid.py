@@ -1,15 +1,16 @@
 """GAN on the grid of 25 Gaussians (means {-4, -2, 0, 2, 4}^2, sigma 0.05) in PacGAN's setting.
 
 100,000 training points, batch 100, Adam(1e-4, beta1 0.8); G: 4 ReLU layers of 400 with batch
-norm on 2-D Gaussian noise; D: 3 maxout layers of 200 units with 5 pieces. PacGAN trains 400
-epochs (400,000 steps); the default here is 50,000 steps, about 20 minutes on a 2-core CPU
+norm on 2-D Gaussian noise; D: 3 maxout layers of 200 units with 5 pieces; weights drawn from
+N(0, 0.02^2) and both players updated simultaneously, as the PacGAN code trains. PacGAN trains
+400 epochs (400,000 steps); the default here is 50,000 steps, about 20 minutes on a 2-core CPU
 (about 45 steps/s).
 
   python -m gan_jax.main --config=experiments/gan_grid.py
 
 Plots in runs/gan_grid/samples/ show 2,500 samples over the 3-sigma circles of the modes.
-PacGAN Table 1 reports 17.3 of 25 modes for a plain GAN; our 10,000-step runs covered 20, with
-far fewer high-quality samples than published (docs/RESULTS.md).
+PacGAN Table 1 reports 17.3 of 25 modes for a plain GAN; our 10,000-step runs covered 18-21,
+with far fewer high-quality samples than published: 19-47% against 94.8% (docs/RESULTS.md).
 """
 
 from gan_jax import configs
