@@ -163,6 +163,9 @@ class TorchStep:
     if config.train.updates != 'alternating':
       raise ValueError(f'torch peer: train.updates={config.train.updates!r} is not written '
                        "here; time the default, 'alternating'")
+    if config.train.g_steps != 1:
+      raise ValueError(f'torch peer: train.g_steps={config.train.g_steps} is not written here; '
+                       'time the default, 1')
     build = {'dcgan': dcgan, 'mlp': mlp}.get(config.model.name)
     if build is None:
       raise ValueError(f'torch peer: unknown model.name {config.model.name!r}')

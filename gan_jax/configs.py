@@ -44,9 +44,11 @@ def base_config() -> ml_collections.ConfigDict:
   c.optim.eps = 1e-8                # Adam / RMSProp epsilon
 
   c.train = ml_collections.ConfigDict()
-  c.train.steps = 1000              # generator updates
+  c.train.steps = 1000              # steps: d_steps D updates, then g_steps G updates
   c.train.batch_size = 64           # global batch, over all devices and processes
-  c.train.d_steps = 1               # discriminator updates per generator update
+  c.train.d_steps = 1               # discriminator updates per step
+  c.train.g_steps = 1               # generator updates per step, after D's (PacGAN's stacked-
+                                    # MNIST code: 2, so that D's loss does not reach zero)
   c.train.updates = 'alternating'   # G against the updated D, or 'simultaneous' (against the
                                     # D this step started from, as the PacGAN code trains)
   c.train.ema_decay = 0.999         # generator EMA for samples (warmed up); 0 turns EMA off
@@ -150,7 +152,7 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
   _choose('train.dtype', config.train.dtype, DTYPES)
   _choose('train.cpu_convolutions', config.train.cpu_convolutions, parallel.CPU_CONVOLUTIONS)
   _choose('train.updates', config.train.updates, UPDATES)
-  for key in ('steps', 'batch_size', 'd_steps', 'log_every', 'sample_every',
+  for key in ('steps', 'batch_size', 'd_steps', 'g_steps', 'log_every', 'sample_every',
               'checkpoint_every', 'keep_checkpoints'):
     if config.train[key] < 1:
       raise ValueError(f'train.{key} must be at least 1, got {config.train[key]}')

@@ -1,8 +1,9 @@
-"""The update step: `d_steps` discriminator updates, then one generator update.
+"""The update step: `d_steps` discriminator updates, then `g_steps` generator updates.
 
-The generator's update is taken against the discriminator as these updates left it
+The generator's updates are taken against the discriminator as its updates left it
 (alternating, the default), or against the discriminator the step started from
 (`simultaneous`: both players' gradients at the same point, as the PacGAN and ALI code train).
+Each update draws its own latents.
 
 Written as a per-device program, pmap style: each device sees its share of the global batch,
 and gradients, losses and batch-norm statistics are averaged over the named mesh axis with
@@ -126,10 +127,11 @@ def g_step(g_state, d_state, key, *, local_batch: int, generator, discriminator,
 
 def train_step(state, real_batches, *, generator, discriminator, objective: Objective,
                z_dim: int, ema_decay: float, gp_weight: float = 10.0, r1_gamma: float = 0.0,
-               clip: float = 0.0, simultaneous: bool = False, axis_name: str = 'batch'):
+               clip: float = 0.0, g_steps: int = 1, simultaneous: bool = False,
+               axis_name: str = 'batch'):
   """`real_batches` is this device's (d_steps, local_batch, ...) share. Returns (state, metrics).
 
-  Metrics are averaged over devices and, for the discriminator, over its `d_steps` updates.
+  Metrics are averaged over devices, and over each player's updates in the step.
   """
   num_d_steps, local_batch = real_batches.shape[:2]
   real_batches = images_to_float(real_batches)
@@ -150,17 +152,21 @@ def train_step(state, real_batches, *, generator, discriminator, objective: Obje
     d_state, m = one_d_step(d_state, (real_batches[i], d_keys[i]))
     d_metrics.append(m)
   d_metrics = jax.tree.map(lambda *values: jnp.stack(values), *d_metrics)
-  g_state, g_metrics = g_step(state.g, state.d if simultaneous else d_state,
-                              jax.random.fold_in(step_key, 1),
-                              local_batch=local_batch, generator=generator,
-                              discriminator=discriminator, objective=objective, z_dim=z_dim,
-                              axis_name=axis_name)
+  # The generator's updates take keys fold_in 1, 2, ...; fold_in 0 is the discriminator's.
+  g_state, g_metrics = state.g, []
+  for i in range(g_steps):
+    g_state, m = g_step(g_state, state.d if simultaneous else d_state,
+                        jax.random.fold_in(step_key, 1 + i), local_batch=local_batch,
+                        generator=generator, discriminator=discriminator, objective=objective,
+                        z_dim=z_dim, axis_name=axis_name)
+    g_metrics.append(m)
+  g_metrics = jax.tree.map(lambda *values: jnp.stack(values), *g_metrics)
   # The EMA warms up: early on it averages over the steps taken so far, not over the
   # random initialisation (the decay is min(ema_decay, (1 + t) / (10 + t)) at step t).
   t = state.step.astype(jnp.float32)
   decay = jnp.minimum(ema_decay, (1.0 + t) / (10.0 + t))
   ema_params = jax.tree.map(lambda e, p: decay * e + (1.0 - decay) * p,
                             state.ema_params, g_state.params)
-  metrics = {**jax.tree.map(jnp.mean, d_metrics), **g_metrics}
+  metrics = {**jax.tree.map(jnp.mean, d_metrics), **jax.tree.map(jnp.mean, g_metrics)}
   new_state = state.replace(step=state.step + 1, g=g_state, d=d_state, ema_params=ema_params)
   return new_state, metrics

@@ -105,7 +105,8 @@ def sharded_step(config, generator, discriminator, objective, mesh):
       steps.train_step, generator=generator, discriminator=discriminator, objective=objective,
       z_dim=config.model.z_dim, ema_decay=config.train.ema_decay,
       gp_weight=config.loss.gp_weight, r1_gamma=config.loss.r1_gamma, clip=config.loss.clip,
-      simultaneous=config.train.updates == 'simultaneous', axis_name=parallel.AXIS), mesh,
+      g_steps=config.train.g_steps, simultaneous=config.train.updates == 'simultaneous',
+      axis_name=parallel.AXIS), mesh,
       compiler_options=parallel.compiler_options(mesh, config.train.cpu_convolutions))
 
 

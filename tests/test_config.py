@@ -9,7 +9,7 @@ from gan_jax import configs, train
 
 EXPERIMENT_NAMES = sorted(p.stem for p in EXPERIMENTS.glob('*.py'))
 COMMON_KEYS = ['seed', 'data.name', 'model.name', 'loss.name', 'train.steps', 'train.batch_size',
-               'train.d_steps', 'optim.g_lr', 'optim.d_lr', 'optim.b1', 'optim.b2',
+               'train.d_steps', 'train.g_steps', 'optim.g_lr', 'optim.d_lr', 'optim.b1', 'optim.b2',
                'train.ema_decay', 'train.log_every', 'train.sample_every',
                'train.checkpoint_every', 'train.keep_checkpoints', 'train.dtype']
 
@@ -62,6 +62,15 @@ def test_unknown_names_fail_listing_choices(key, value, expected, tmp_path):
   section, field = key.split('.')
   config[section][field] = value
   with pytest.raises(ValueError, match=expected):
+    train.train_and_evaluate(config, str(tmp_path / 'run'))
+  assert not (tmp_path / 'run' / 'checkpoints').exists()
+
+
+@pytest.mark.parametrize('field', ['d_steps', 'g_steps'])
+def test_zero_updates_per_step_fail_before_compiling(field, tmp_path):
+  config = load_experiment('gan_ring')
+  config.train[field] = 0
+  with pytest.raises(ValueError, match=rf'train.{field} must be at least 1, got 0'):
     train.train_and_evaluate(config, str(tmp_path / 'run'))
   assert not (tmp_path / 'run' / 'checkpoints').exists()
 

@@ -144,6 +144,23 @@ def test_simultaneous_updates_take_g_against_the_discriminator_the_step_started_
   _assert_trees_close(sim_fast.d.params, alt_fast.d.params, rtol=0, atol=1e-7)
 
 
+def test_g_steps_take_that_many_generator_updates_after_the_same_discriminator_update():
+  # Two generator updates per step: G's optimizer advances twice and G ends elsewhere than
+  # after one, while D's update, taken first, is the same.
+  def one_step(g_steps):
+    config = load_experiment('gan_ring')
+    config.train.batch_size = 16
+    config.train.g_steps = g_steps
+    state, metrics = _run(config, jax.devices()[:2], num_steps=1)
+    return state, metrics[0]
+  (once, m1), (twice, m2) = one_step(1), one_step(2)
+  assert (int(once.g.step), int(twice.g.step), int(twice.d.step)) == (1, 2, 1)
+  diff = jax.tree.map(lambda x, y: float(np.abs(x - y).max()), once.g.params, twice.g.params)
+  assert max(jax.tree.leaves(diff)) > 1e-6
+  _assert_trees_close(once.d.params, twice.d.params, rtol=0, atol=0)
+  assert m1['d_loss'] == m2['d_loss'] and m1['g_loss'] != m2['g_loss']
+
+
 def test_ema_off_keeps_ema_equal_to_params():
   config = load_experiment('gan_ring')
   config.train.ema_decay = 0.0
