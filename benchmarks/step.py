@@ -5,7 +5,7 @@
 
 What is measured: one call of the update step that gan_jax/train.py runs (`train.build`,
 `train.abstract_state`, `train.sharded_step` over `steps.train_step` on the mesh of all
-devices): `train.d_steps` discriminator updates, one generator update and the generator EMA, on
+devices): `train.d_steps` discriminator updates, `train.g_steps` generator updates and the EMA, on
 a global batch of `train.batch_size` examples per discriminator update. The real data are random
 uniform [-1, 1] arrays of the dataset's shape made once before timing, so no dataset is loaded
 (the CelebA configs run as they are) and input loading is not part of the measurement.
