@@ -11,6 +11,10 @@ first); modes = distinct triples among 1,000, and KL to uniform.
   python -m gan_jax.main --config=experiments/dcgan_stacked_digits.py
   python -m gan_jax.reproduce stacked
 
+PacGAN's code for its Table 2 also updates the generator twice per discriminator update
+(`--config.train.g_steps=2`; this experiment keeps DCGAN's one) and uses a larger
+discriminator (four 5x5 stride-2 convolutions, 64 to 512 channels, on 28x28 images).
+
 PacGAN trains 50 epochs of 128,000 triples (100,000 steps at batch 64); about 8 hours per DCGAN
 run on a 2-core CPU at this model's ~280 ms step, and longer with packing (the generator makes
 k times as many images). The bundled digits are 1,797 8x8 images rather than
