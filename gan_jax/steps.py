@@ -125,6 +125,11 @@ def g_step(g_state, d_state, key, *, local_batch: int, generator, discriminator,
   return g_state, lax.pmean(metrics, axis_name)
 
 
+def _mean(metrics: list[dict]) -> dict:
+  """The mean of each metric over one player's updates in a step."""
+  return jax.tree.map(lambda *values: jnp.mean(jnp.stack(values)), *metrics)
+
+
 def train_step(state, real_batches, *, generator, discriminator, objective: Objective,
                z_dim: int, ema_decay: float, gp_weight: float = 10.0, r1_gamma: float = 0.0,
                clip: float = 0.0, g_steps: int = 1, simultaneous: bool = False,
@@ -151,7 +156,6 @@ def train_step(state, real_batches, *, generator, discriminator, objective: Obje
   for i in range(num_d_steps):
     d_state, m = one_d_step(d_state, (real_batches[i], d_keys[i]))
     d_metrics.append(m)
-  d_metrics = jax.tree.map(lambda *values: jnp.stack(values), *d_metrics)
   # The generator's updates take keys fold_in 1, 2, ...; fold_in 0 is the discriminator's.
   g_state, g_metrics = state.g, []
   for i in range(g_steps):
@@ -160,13 +164,12 @@ def train_step(state, real_batches, *, generator, discriminator, objective: Obje
                         generator=generator, discriminator=discriminator, objective=objective,
                         z_dim=z_dim, axis_name=axis_name)
     g_metrics.append(m)
-  g_metrics = jax.tree.map(lambda *values: jnp.stack(values), *g_metrics)
   # The EMA warms up: early on it averages over the steps taken so far, not over the
   # random initialisation (the decay is min(ema_decay, (1 + t) / (10 + t)) at step t).
   t = state.step.astype(jnp.float32)
   decay = jnp.minimum(ema_decay, (1.0 + t) / (10.0 + t))
   ema_params = jax.tree.map(lambda e, p: decay * e + (1.0 - decay) * p,
                             state.ema_params, g_state.params)
-  metrics = {**jax.tree.map(jnp.mean, d_metrics), **jax.tree.map(jnp.mean, g_metrics)}
+  metrics = {**_mean(d_metrics), **_mean(g_metrics)}
   new_state = state.replace(step=state.step + 1, g=g_state, d=d_state, ema_params=ema_params)
   return new_state, metrics
