@@ -3,7 +3,8 @@
 Same architectures as gan_jax/models (dcgan.py, mlp.py), same objectives (losses.py, with the
 WGAN-GP and R1 penalties of penalties.py), same optimizers (state.py) and the same step as
 steps.train_step: `d_steps` discriminator updates, each on its own real batch and fresh latents,
-then one generator update on fresh latents, then the warmed-up EMA of G's parameters. Image
+then `g_steps` generator updates, each on fresh latents, then the warmed-up EMA of G's
+parameters. `model.pack` = k makes D judge packs of k consecutive examples (models.Packed). Image
 models and their inputs are channels-last. Written as a PyTorch user would write it, not as a
 transliteration of the JAX code; the point is to time the same amount of work.
 """
@@ -52,6 +53,24 @@ class _Maxout(nn.Module):
     return self.linear(x).view(x.shape[0], self.features, self.pieces).amax(-1)
 
 
+class _Packed(nn.Module):
+  """models.Packed: k consecutive examples joined along the feature (channel) axis, slot-major,
+  one logit per pack."""
+
+  def __init__(self, d, pack):
+    super().__init__()
+    self.d, self.pack = d, pack
+
+  def forward(self, x):
+    n = x.shape[0]
+    if n % self.pack:
+      raise ValueError(f'torch peer: {n} examples cannot be split into packs of {self.pack}')
+    x = x.reshape(n // self.pack, self.pack * x.shape[1], *x.shape[2:])
+    if x.ndim == 4:
+      x = x.contiguous(memory_format=torch.channels_last)
+    return self.d(x)
+
+
 def _dcgan_init(module):
   """DCGAN initialisation, as gan_jax: weights N(0, 0.02), norm scales N(1, 0.02), biases 0."""
   if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
@@ -78,7 +97,7 @@ def dcgan(model, shape):
           nn.ReLU()]
     c = c_out
   g += [nn.ConvTranspose2d(c, channels, 4, 2, 1, bias=True), nn.Tanh()]
-  d, c = [], channels
+  d, c = [], channels * model.get('pack', 1)
   for i in range(n):
     c_out = model.d_width * 2 ** i
     d.append(nn.Conv2d(c, c_out, 4, 2, 1, bias=i == 0 or model.d_norm == 'none'))
@@ -111,7 +130,7 @@ def mlp(model, shape):
   elif model.g_output != 'none':
     raise ValueError(f'torch peer: unknown model.g_output {model.g_output!r}')
   activations = {'relu': nn.ReLU, 'leaky_relu': lambda: nn.LeakyReLU(0.2), 'tanh': nn.Tanh}
-  d, c = [nn.Flatten()], size
+  d, c = [nn.Flatten()], size * model.get('pack', 1)
   for width in model.d_hidden:
     if model.d_activation == 'maxout':
       d.append(_Maxout(c, width, model.maxout_pieces))
@@ -163,17 +182,17 @@ class TorchStep:
     if config.train.updates != 'alternating':
       raise ValueError(f'torch peer: train.updates={config.train.updates!r} is not written '
                        "here; time the default, 'alternating'")
-    if config.train.g_steps != 1:
-      raise ValueError(f'torch peer: train.g_steps={config.train.g_steps} is not written here; '
-                       'time the default, 1')
     build = {'dcgan': dcgan, 'mlp': mlp}.get(config.model.name)
     if build is None:
       raise ValueError(f'torch peer: unknown model.name {config.model.name!r}')
     self.g, self.d = build(config.model, shape)
+    self.g_steps = config.train.g_steps
     self.image = config.model.name == 'dcgan'  # convolutional: channels-last throughout
     self.memory_format = torch.channels_last if self.image else torch.contiguous_format
     self.g.to(memory_format=self.memory_format).train()
     self.d.to(memory_format=self.memory_format).train()
+    if config.model.get('pack', 1) > 1:  # after .to(): the wrapper holds no weights of its own
+      self.d = _Packed(self.d, config.model.pack)
     self.d_loss, self.g_loss = OBJECTIVES[config.loss.name]
     self.gp_weight = config.loss.gp_weight if config.loss.name == 'wasserstein_gp' else 0.0
     self.r1_gamma = config.loss.r1_gamma
@@ -235,10 +254,11 @@ class TorchStep:
     return loss.detach()
 
   def step(self, reals):
-    """`reals`: d_steps inputs from `to_input`. Returns (last d_loss, g_loss) as tensors."""
+    """`reals`: d_steps inputs from `to_input`. Returns the last d_loss and g_loss (tensors)."""
     for real in reals:
       d_loss = self.d_update(real)
-    g_loss = self.g_update(reals[0].shape[0])
+    for _ in range(self.g_steps):
+      g_loss = self.g_update(reals[0].shape[0])
     if self.ema_decay > 0:  # warmed up as in steps.py: min(decay, (1 + t) / (10 + t))
       decay = min(self.ema_decay, (1.0 + self.t) / (10.0 + self.t))
       with torch.no_grad():
