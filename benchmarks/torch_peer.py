@@ -182,6 +182,9 @@ class TorchStep:
     if config.train.updates != 'alternating':
       raise ValueError(f'torch peer: train.updates={config.train.updates!r} is not written '
                        "here; time the default, 'alternating'")
+    if config.model.get('pack_norm', 'batch') != 'batch':
+      raise ValueError(f'torch peer: model.pack_norm={config.model.pack_norm!r} is not written '
+                       "here; time the default, 'batch'")
     build = {'dcgan': dcgan, 'mlp': mlp}.get(config.model.name)
     if build is None:
       raise ValueError(f'torch peer: unknown model.name {config.model.name!r}')

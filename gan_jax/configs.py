@@ -13,6 +13,7 @@ from gan_jax import losses, models, parallel, state as state_lib
 
 DTYPES = ('float32', 'bfloat16')
 UPDATES = ('alternating', 'simultaneous')
+PACK_NORMS = ('batch', 'slot')
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -28,6 +29,8 @@ def base_config() -> ml_collections.ConfigDict:
   c.model.name = 'dcgan'            # a name from gan_jax.models.MODELS
   c.model.z_dim = 100               # latent dimension; z ~ N(0, I)
   c.model.pack = 1                  # PacGAN: D judges packs of this many examples; 1 = off
+  c.model.pack_norm = 'batch'       # packed G's batch norm: 'batch' (all examples) or 'slot'
+                                    # (each pack slot's own, as PacGAN's code: G run per slot)
 
   c.loss = ml_collections.ConfigDict()
   c.loss.name = 'non_saturating'    # a name from gan_jax.losses.OBJECTIVES
@@ -152,6 +155,7 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
   _choose('train.dtype', config.train.dtype, DTYPES)
   _choose('train.cpu_convolutions', config.train.cpu_convolutions, parallel.CPU_CONVOLUTIONS)
   _choose('train.updates', config.train.updates, UPDATES)
+  _choose('model.pack_norm', config.model.get('pack_norm', 'batch'), PACK_NORMS)
   for key in ('steps', 'batch_size', 'd_steps', 'g_steps', 'log_every', 'sample_every',
               'checkpoint_every', 'keep_checkpoints'):
     if config.train[key] < 1:

@@ -57,13 +57,33 @@ def _probabilities(objective: Objective, real_logits, fake_logits):
           'd_fake_prob': jnp.mean(jax.nn.sigmoid(fake_logits))}
 
 
+def generate(generator, params, batch_stats, z, slots: int = 1):
+  """The generator in training mode on latents `z`: (samples, updated batch_stats).
+
+  `slots` = k > 1 runs it once per slot of the discriminator's packs (examples i, i + k, ...),
+  as PacGAN's code does: batch norm then normalises each slot over its own examples, and the
+  running statistics take the mean of the k updates. With 1, one run over all examples.
+  """
+  variables = {'params': params, 'batch_stats': batch_stats}
+  if slots == 1:
+    fake, updates = generator.apply(variables, z, train=True, mutable=['batch_stats'])
+    return fake, updates['batch_stats']
+  per_slot = z.reshape(z.shape[0] // slots, slots, *z.shape[1:])
+  runs = [generator.apply(variables, per_slot[:, i], train=True, mutable=['batch_stats'])
+          for i in range(slots)]
+  fake = jnp.stack([x for x, _ in runs], axis=1)  # (packs, slots, ...): a pack's examples
+  stats = jax.tree.map(lambda *s: jnp.mean(jnp.stack(s), axis=0),
+                       *[updates['batch_stats'] for _, updates in runs])
+  return fake.reshape(z.shape[0], *fake.shape[2:]), stats
+
+
 def d_step(d_state, g_state, real, key, *, generator, discriminator, objective: Objective,
-           z_dim: int, gp_weight: float, r1_gamma: float, clip: float, axis_name: str):
+           z_dim: int, gp_weight: float, r1_gamma: float, clip: float, axis_name: str,
+           slots: int = 1):
   """One discriminator update on one real minibatch. Returns (d_state, metrics)."""
   local_batch = real.shape[0]
   z = _latents(jax.random.fold_in(key, _D_LATENTS), local_batch, z_dim, axis_name)
-  fake, _ = generator.apply({'params': g_state.params, 'batch_stats': g_state.batch_stats},
-                            z, train=True, mutable=['batch_stats'])
+  fake, _ = generate(generator, g_state.params, g_state.batch_stats, z, slots)
   fake = lax.stop_gradient(fake)
 
   def loss_fn(params):
@@ -103,19 +123,18 @@ def d_step(d_state, g_state, real, key, *, generator, discriminator, objective: 
 
 
 def g_step(g_state, d_state, key, *, local_batch: int, generator, discriminator,
-           objective: Objective, z_dim: int, axis_name: str):
+           objective: Objective, z_dim: int, axis_name: str, slots: int = 1):
   """One generator update against the current discriminator. Returns (g_state, metrics)."""
   z = _latents(jax.random.fold_in(key, _G_LATENTS), local_batch, z_dim, axis_name)
 
   def loss_fn(params):
-    fake, updates = generator.apply({'params': params, 'batch_stats': g_state.batch_stats},
-                                    z, train=True, mutable=['batch_stats'])
+    fake, batch_stats = generate(generator, params, g_state.batch_stats, z, slots)
     # D's statistics are not updated by the generator's step.
     fake_logits, _ = discriminator.apply(
         {'params': d_state.params, 'batch_stats': d_state.batch_stats}, fake, train=True,
         mutable=['batch_stats'], rngs={'dropout': jax.random.fold_in(key, _DROPOUT_G)})
     loss, scalars = objective.g_loss(fake_logits=fake_logits)
-    return loss, (updates['batch_stats'], scalars)
+    return loss, (batch_stats, scalars)
 
   (loss, (batch_stats, scalars)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
       g_state.params)
@@ -133,10 +152,11 @@ def _mean(metrics: list[dict]) -> dict:
 def train_step(state, real_batches, *, generator, discriminator, objective: Objective,
                z_dim: int, ema_decay: float, gp_weight: float = 10.0, r1_gamma: float = 0.0,
                clip: float = 0.0, g_steps: int = 1, simultaneous: bool = False,
-               axis_name: str = 'batch'):
+               slots: int = 1, axis_name: str = 'batch'):
   """`real_batches` is this device's (d_steps, local_batch, ...) share. Returns (state, metrics).
 
-  Metrics are averaged over devices, and over each player's updates in the step.
+  `slots` > 1 runs the generator once per pack slot (`generate`). Metrics are averaged over
+  devices, and over each player's updates in the step.
   """
   num_d_steps, local_batch = real_batches.shape[:2]
   real_batches = images_to_float(real_batches)
@@ -147,7 +167,7 @@ def train_step(state, real_batches, *, generator, discriminator, objective: Obje
     real, key = inputs
     return d_step(d_state, state.g, real, key, generator=generator, discriminator=discriminator,
                   objective=objective, z_dim=z_dim, gp_weight=gp_weight, r1_gamma=r1_gamma,
-                  clip=clip, axis_name=axis_name)
+                  clip=clip, axis_name=axis_name, slots=slots)
 
   # A Python loop, not lax.scan: on XLA:CPU the same step inside a scan (even one with
   # unroll=True) ran 14x slower (docs/PERFORMANCE.md). d_steps is small, so unrolling it costs
@@ -162,7 +182,7 @@ def train_step(state, real_batches, *, generator, discriminator, objective: Obje
     g_state, m = g_step(g_state, state.d if simultaneous else d_state,
                         jax.random.fold_in(step_key, 1 + i), local_batch=local_batch,
                         generator=generator, discriminator=discriminator, objective=objective,
-                        z_dim=z_dim, axis_name=axis_name)
+                        z_dim=z_dim, axis_name=axis_name, slots=slots)
     g_metrics.append(m)
   # The EMA warms up: early on it averages over the steps taken so far, not over the
   # random initialisation (the decay is min(ema_decay, (1 + t) / (10 + t)) at step t).

@@ -99,6 +99,14 @@ def abstract_state(config, generator, discriminator, spec, mesh):
   return template, init
 
 
+def generator_slots(model_config) -> int:
+  """How many runs of the generator a training batch takes (`steps.generate`): the pack size
+  with `model.pack_norm='slot'`, else 1."""
+  if model_config.get('pack_norm', 'batch') == 'slot':
+    return model_config.get('pack', 1)
+  return 1
+
+
 def sharded_step(config, generator, discriminator, objective, mesh):
   """`steps.train_step` with the config's fixed arguments bound, jitted over `mesh`."""
   return parallel.shard_step(functools.partial(
@@ -106,7 +114,7 @@ def sharded_step(config, generator, discriminator, objective, mesh):
       z_dim=config.model.z_dim, ema_decay=config.train.ema_decay,
       gp_weight=config.loss.gp_weight, r1_gamma=config.loss.r1_gamma, clip=config.loss.clip,
       g_steps=config.train.g_steps, simultaneous=config.train.updates == 'simultaneous',
-      axis_name=parallel.AXIS), mesh,
+      slots=generator_slots(config.model), axis_name=parallel.AXIS), mesh,
       compiler_options=parallel.compiler_options(mesh, config.train.cpu_convolutions))
 
 

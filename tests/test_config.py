@@ -56,6 +56,7 @@ def test_unknown_config_argument():
     ('optim.name', 'lamb', r"unknown optim.name 'lamb'.*'adam'"),
     ('train.dtype', 'float16', r"unknown train.dtype 'float16'.*'bfloat16'"),
     ('train.updates', 'gradient', r"unknown train.updates 'gradient'.*'simultaneous'"),
+    ('model.pack_norm', 'group', r"unknown model.pack_norm 'group'.*'batch', 'slot'"),
 ])
 def test_unknown_names_fail_listing_choices(key, value, expected, tmp_path):
   config = load_experiment('dcgan_digits')

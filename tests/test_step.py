@@ -11,6 +11,7 @@ from jax.sharding import PartitionSpec as P
 
 from conftest import load_experiment
 from gan_jax import configs, parallel, steps, train
+from gan_jax.models import mlp
 
 
 def _run(config, devices, num_steps=3, seed=0):
@@ -46,6 +47,9 @@ CASES = {
     'mlp_maxout_dropout': dict(experiment='gan_mnist', loss='non_saturating', d_steps=1),
     # PacGAN: D judges packs of 4 consecutive examples, which never straddle two devices.
     'mlp_pacgan4': dict(experiment='gan_ring', loss='non_saturating', d_steps=1, pack=4),
+    # ... with G's batch norm per pack slot: each slot's statistics over the global batch.
+    'mlp_pacgan4_slot_norm': dict(experiment='gan_ring', loss='non_saturating', d_steps=1,
+                                  pack=4, pack_norm='slot'),
 }
 
 
@@ -57,6 +61,7 @@ def test_one_device_equals_eight(case):
   config.loss.r1_gamma = opts.get('r1', 0.0)
   config.train.d_steps = opts['d_steps']
   config.model.pack = opts.get('pack', 1)
+  config.model.pack_norm = opts.get('pack_norm', 'batch')
   config.train.batch_size = 32
   state_1, metrics_1 = _run(config, jax.devices()[:1])
   state_8, metrics_8 = _run(config, jax.devices()[:8])
@@ -159,6 +164,49 @@ def test_g_steps_take_that_many_generator_updates_after_the_same_discriminator_u
   assert max(jax.tree.leaves(diff)) > 1e-6
   _assert_trees_close(once.d.params, twice.d.params, rtol=0, atol=0)
   assert m1['d_loss'] == m2['d_loss'] and m1['g_loss'] != m2['g_loss']
+
+
+def _slot_generator():
+  g = mlp.Generator(out_shape=(2,), hidden=(16, 16), norm='batch', axis_name=None)
+  variables = g.init(jax.random.PRNGKey(0), jnp.zeros((1, 2)), train=False)
+  z = jax.random.normal(jax.random.PRNGKey(1), (12, 2)) * jnp.arange(1.0, 13.0)[:, None]
+  return g, variables, z
+
+
+def test_generate_per_slot_normalises_each_slot_over_its_own_examples():
+  g, variables, z = _slot_generator()
+  fake, stats = steps.generate(g, variables['params'], variables['batch_stats'], z, slots=3)
+  whole, whole_stats = steps.generate(g, variables['params'], variables['batch_stats'], z)
+  runs = [g.apply(variables, z[i::3], train=True, mutable=['batch_stats']) for i in range(3)]
+  # Slot i of every pack (examples i, i + 3, ...) is the generator run on that slot alone...
+  for i, (x, _) in enumerate(runs):
+    np.testing.assert_allclose(fake[i::3], x, rtol=1e-6, atol=1e-6)
+  # ...which batch statistics over all 12 examples would not give (the latents' scales differ).
+  assert float(jnp.abs(fake - whole).max()) > 1e-2
+  # The running statistics take the mean of the three updates, as PacGAN's code.
+  expected = jax.tree.map(lambda *s: np.mean(s, axis=0), *[u['batch_stats'] for _, u in runs])
+  _assert_trees_close(stats, expected, rtol=1e-6, atol=1e-7)
+  _assert_trees_close(whole_stats, g.apply(variables, z, train=True,
+                                           mutable=['batch_stats'])[1]['batch_stats'],
+                      rtol=0, atol=0)
+
+
+def test_slot_norm_changes_nothing_for_a_generator_without_batch_norm():
+  # Without batch norm, per-slot runs are the one run split and put back in pack order: any
+  # mix-up of the order would hand D other packs and change its loss.
+  def one_step(pack_norm, g_norm):
+    config = load_experiment('gan_ring')
+    config.model.update(pack=4, pack_norm=pack_norm, g_norm=g_norm)
+    config.train.batch_size = 32
+    state, metrics = _run(config, jax.devices()[:2], num_steps=2)
+    return state, metrics[-1]
+  (joint, m_joint), (slot, m_slot) = one_step('batch', 'none'), one_step('slot', 'none')
+  np.testing.assert_allclose(m_slot['d_loss'], m_joint['d_loss'], rtol=1e-5)
+  _assert_trees_close(slot.g.params, joint.g.params, rtol=1e-4, atol=1e-6)
+  _assert_trees_close(slot.d.params, joint.d.params, rtol=1e-4, atol=1e-6)
+  # With batch norm the two settings are different steps.
+  (joint, m_joint), (slot, m_slot) = one_step('batch', 'batch'), one_step('slot', 'batch')
+  assert abs(float(m_slot['g_loss'] - m_joint['g_loss'])) > 1e-6
 
 
 def test_ema_off_keeps_ema_equal_to_params():
