@@ -191,8 +191,9 @@ def pacgan_mixture_setting(c: ml_collections.ConfigDict) -> None:
 
   G: 4 ReLU layers of 400 with batch norm on 2-D Gaussian noise; D: 3 maxout layers of 200
   units with 5 pieces; Adam(1e-4, beta1 0.8); batch 100; non-saturating loss. As in the PacGAN
-  code: weights drawn from N(0, 0.02^2) with zero biases, and both players updated
-  simultaneously from the same parameters.
+  code: weights drawn from N(0, 0.02^2) with zero biases, both players updated simultaneously
+  from the same parameters, and, when packed, the generator run once per pack slot so that
+  batch norm normalises each slot over its own examples.
   """
   mlp_model(c)
   c.model.z_dim = 2
@@ -203,6 +204,7 @@ def pacgan_mixture_setting(c: ml_collections.ConfigDict) -> None:
   c.model.d_activation = 'maxout'
   c.model.maxout_pieces = 5
   c.model.weight_init = 'normal'
+  c.model.pack_norm = 'slot'        # PacGAN's code runs G once per slot (no effect unpacked)
   c.loss.name = 'non_saturating'
   c.optim.g_lr = 1e-4
   c.optim.d_lr = 1e-4
