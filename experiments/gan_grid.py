@@ -11,8 +11,10 @@ and 45 steps/s with packs of 2, 3 and 4 at 100 packs per batch).
   python -m gan_jax.main --config=experiments/gan_grid.py
 
 Plots in runs/gan_grid/samples/ show 2,500 samples over the 3-sigma circles of the modes.
-PacGAN Table 1 reports 17.3 of 25 modes for a plain GAN; our 10,000-step runs covered 18-21,
-with far fewer high-quality samples than published: 19-47% against 94.8% (docs/RESULTS.md).
+PacGAN Table 1 reports 17.3 of 25 modes for a plain GAN; our 40,000-step runs covered 17 and
+20, with fewer high-quality samples than published: 69-72% against 94.8%, still rising. Packed
+(PacGAN2-4), the discriminator stays at chance for 5,000-30,000 steps, longer with larger
+packs, then the runs cover all 25 modes (docs/RESULTS.md).
 """
 
 from gan_jax import configs

@@ -12,7 +12,7 @@ and 45 steps/s with packs of 2, 3 and 4 at 100 packs per batch).
 
 Plots in runs/gan_ring/samples/ show 2,500 samples over the 3-sigma circles of the modes.
 PacGAN Table 1 reports 6.3 of 8 modes and 98.2% high-quality samples for a plain GAN after
-400,000 steps. Our 10,000-step runs covered all 8 modes with 60-85% high-quality samples, a %
+400,000 steps. Our 40,000-step runs kept 7 of 8 modes with 82-93% high-quality samples, a %
 that swings from one evaluation to the next unless the generator's weights are averaged
 (--config.train.ema_decay=0.999); see docs/RESULTS.md.
 """
