@@ -4,10 +4,11 @@
       [--peer=torch] [--steps=50] [--warmup=3] [--dtype=float32|bfloat16] [--config.a.b=value]
 
 What is measured: one call of the update step that gan_jax/train.py runs (`train.build`,
-`train.abstract_state`, `train.sharded_step` over `steps.train_step` on the mesh of all
+`train.abstract_state`, `train.sharded_step` over the family's `train_step` on the mesh of all
 devices): `train.d_steps` discriminator updates, `train.g_steps` generator updates and the EMA, on
 a global batch of `train.batch_size` examples per discriminator update. The real data are random
-uniform [-1, 1] arrays of the dataset's shape made once before timing, so no dataset is loaded
+uniform [-1, 1] arrays of the dataset's shape (with random labels, which conditional families
+read) made once before timing, so no dataset is loaded
 (the CelebA configs run as they are) and input loading is not part of the measurement.
 
 How: the first call is timed on its own (for JAX: compilation plus one step), then `--warmup`
@@ -117,12 +118,16 @@ def setup_gan_jax(config, real_local):
 
   Returns (call, seconds of the first call, parameter counts, report after timing)."""
   mesh = parallel.make_mesh()
-  spec, generator, discriminator, objective = train.build(config)
-  _, init_state = train.abstract_state(config, generator, discriminator, spec, mesh)
+  spec, family = train.build(config)
+  _, init_state = train.abstract_state(family, mesh)
   state = init_state(jax.random.PRNGKey(config.seed))
-  step_fn = train.sharded_step(config, generator, discriminator, objective, mesh)
-  real = parallel.global_batch_array(real_local, mesh)
-  counts = (state_lib.count_params(state.g.params), state_lib.count_params(state.d.params))
+  step_fn = train.sharded_step(config, family, mesh)
+  # The batch as the pipeline gives it: the examples and their labels (random classes).
+  labels = np.random.default_rng(1).integers(0, max(spec.num_classes, 1), real_local.shape[:2])
+  real = parallel.global_batch_array({spec.key: real_local, 'label': labels.astype(np.int32)},
+                                     mesh)
+  counts = (state_lib.count_params(state.players['g'].params),
+            state_lib.count_params(state.players['d'].params))
   print(f'gan_jax: {mesh.size} device(s) in the mesh; generator {counts[0]:,} parameters, '
         f'discriminator {counts[1]:,} parameters')
 
@@ -208,6 +213,9 @@ def main(argv):
         f'{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} '
         '(other work on the machine skews the times)')
 
+  if _PEER.value == 'torch' and config.get('family', 'gan') != 'gan':
+    raise app.UsageError(f"--peer=torch has the unconditional game only; family "
+                         f"{config.family!r} is timed without a peer")
   rng = np.random.default_rng(config.seed)
   real_local = rng.uniform(-1.0, 1.0, (c.d_steps, c.batch_size // jax.process_count(),
                                        *spec.shape)).astype(np.float32)

@@ -9,7 +9,7 @@ from about step 1,000 on.
 """
 
 from gan_jax import configs
-from gan_jax.launch import sweeps
+from gan_jax import sweeps
 
 
 def get_config(arg=None):
@@ -38,7 +38,7 @@ def get_config(arg=None):
 
 
 def get_sweep(name=None):
-  """python -m gan_jax.launch --config=experiments/dcgan_digits.py --sweep=NAME --backend=local"""
+  """python -m gan_jax.sweeps --config=experiments/dcgan_digits.py --sweep=NAME --backend=local"""
   if name in (None, 'seeds'):
     return sweeps.product(seed=[0, 1, 2])
   if name == 'lr':               # both players' learning rates

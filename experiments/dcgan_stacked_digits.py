@@ -25,7 +25,7 @@ classified by the MNIST classifier: `python -m gan_jax.classifier --dataset=mnis
 """
 
 from gan_jax import configs
-from gan_jax.launch import sweeps
+from gan_jax import sweeps
 
 
 def get_config(arg=None):
@@ -62,7 +62,7 @@ def get_config(arg=None):
 
 
 def get_sweep(name=None):
-  """python -m gan_jax.launch --config=experiments/dcgan_stacked_digits.py --sweep=pacgan"""
+  """python -m gan_jax.sweeps --config=experiments/dcgan_stacked_digits.py --sweep=pacgan"""
   if name in (None, 'pacgan'):     # DCGAN and PacDCGAN2-4, D sees 64 packs per batch
     return sweeps.pacgan(batch_per_pack=64)
   raise ValueError(f'unknown sweep {name!r}; the only one is pacgan')

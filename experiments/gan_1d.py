@@ -18,7 +18,7 @@ x ~ 4, so a ReLU D is nearly linear over the data, sees little beyond G's mean, 
 """
 
 from gan_jax import configs
-from gan_jax.launch import sweeps
+from gan_jax import sweeps
 
 
 def get_config(arg=None):
@@ -63,7 +63,7 @@ def get_config(arg=None):
 
 
 def get_sweep(name=None):
-  """python -m gan_jax.launch --config=experiments/gan_1d.py --sweep=NAME --backend=local"""
+  """python -m gan_jax.sweeps --config=experiments/gan_1d.py --sweep=NAME --backend=local"""
   if name in (None, 'seeds'):    # the figure on three seeds
     return sweeps.product(seed=[0, 1, 2])
   if name == 'd_steps':          # the paper's k: D updates per G update

@@ -18,7 +18,7 @@ that swings from one evaluation to the next unless the generator's weights are a
 """
 
 from gan_jax import configs
-from gan_jax.launch import sweeps
+from gan_jax import sweeps
 
 
 def get_config(arg=None):
@@ -48,5 +48,5 @@ def get_config(arg=None):
 
 
 def get_sweep(name=None):
-  """python -m gan_jax.launch --config=experiments/gan_ring.py --sweep=seeds|pacgan --backend=local"""
+  """python -m gan_jax.sweeps --config=experiments/gan_ring.py --sweep=seeds|pacgan --backend=local"""
   return sweeps.mixture(name)

@@ -47,27 +47,39 @@ class Checkpointer:
     self.manager.save(step, args=ocp.args.Composite(
         state=ocp.args.StandardSave(host_state), data=ocp.args.JsonSave(data_state)), force=True)
 
-  def restore(self, template, step: int | None = None):
-    """(state, data_state) of `step` (default: latest), shaped and sharded as `template`."""
+  def _restore(self, step: int, template):
+    abstract = jax.tree.map(
+        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=getattr(x, 'sharding', None)),
+        template)
+    restored = self.manager.restore(step, args=ocp.args.Composite(
+        state=ocp.args.StandardRestore(abstract), data=ocp.args.JsonRestore()))
+    return restored['state'], restored['data']
+
+  def restore(self, template, step: int | None = None, *, legacy_template=None):
+    """(state, data_state, legacy) of `step` (default: latest), shaped and sharded as
+    `template`. A checkpoint that does not fit it is tried with `legacy_template` (an older
+    layout of the same state); `legacy` says whether that one fitted."""
     step = self.latest_step() if step is None else step
     if step is None:
       raise CheckpointError(f'no checkpoint found in {self.directory}')
     if step not in self.all_steps():
       raise CheckpointError(f'no checkpoint for step {step} in {self.directory}; '
                             f'available steps: {self.all_steps()}')
-    abstract = jax.tree.map(
-        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=getattr(x, 'sharding', None)),
-        template)
     try:
-      restored = self.manager.restore(step, args=ocp.args.Composite(
-          state=ocp.args.StandardRestore(abstract), data=ocp.args.JsonRestore()))
+      return (*self._restore(step, template), False)
     except Exception as e:  # orbax raises many types for damaged or mismatched checkpoints
-      raise CheckpointError(
-          f'could not restore the checkpoint of step {step} in {self.directory}: '
-          f'{type(e).__name__}: {e}\nIt is damaged, or was written by a run with a different '
-          'model or optimizer configuration. Restore with the matching config, move that step '
-          'directory aside to fall back to an earlier one, or start in a fresh --workdir.') from e
-    return restored['state'], restored['data']
+      error = e
+    if legacy_template is not None:
+      try:
+        return (*self._restore(step, legacy_template), True)
+      except Exception:  # not the older layout either: report the first failure
+        pass
+    raise CheckpointError(
+        f'could not restore the checkpoint of step {step} in {self.directory}: '
+        f'{type(error).__name__}: {error}\nIt is damaged, or was written by a run with a '
+        'different family, model or optimizer configuration. Restore with the matching config, '
+        'move that step directory aside to fall back to an earlier one, or start in a fresh '
+        '--workdir.') from error
 
   def wait(self) -> None:
     self.manager.wait_until_finished()

@@ -80,12 +80,16 @@ def batch_sharding(mesh: Mesh, leading_axes: int = 1) -> NamedSharding:
   return NamedSharding(mesh, P(*([None] * (leading_axes - 1)), AXIS))
 
 
-def global_batch_array(local: np.ndarray, mesh: Mesh, leading_axes: int = 2) -> jax.Array:
-  """This process's share (..., local_batch, ...) -> a global array sharded along the batch."""
+def global_batch_array(local, mesh: Mesh, leading_axes: int = 2):
+  """This process's share (..., local_batch, ...) of every entry of a batch (an array or a
+  dict of them) -> global arrays sharded along the batch."""
   sharding = batch_sharding(mesh, leading_axes)
-  shape = list(local.shape)
-  shape[leading_axes - 1] *= jax.process_count()
-  return jax.make_array_from_process_local_data(sharding, local, tuple(shape))
+
+  def one(x):
+    shape = list(x.shape)
+    shape[leading_axes - 1] *= jax.process_count()
+    return jax.make_array_from_process_local_data(sharding, x, tuple(shape))
+  return jax.tree.map(one, local)
 
 
 # XLA:CPU's libraries for convolutions (`train.cpu_convolutions`). By default jaxlib 0.10 hands
@@ -122,6 +126,15 @@ def compiler_options(mesh: Mesh, cpu_convolutions: str = 'eigen') -> dict[str, s
   if not all(_cpu_option_supported(k, v) for k, v in _EIGEN_CONVOLUTIONS.items()):
     return None
   return dict(_EIGEN_CONVOLUTIONS)
+
+
+def shard_state_fn(fn, mesh: Mesh, compiler_options: dict[str, str] | None = None):
+  """jit(shard_map(fn)) for `fn(state, indices) -> state`, per device: the state replicated and
+  donated, `indices` (a global (n,) array) split so each device gets its share."""
+  sharded = jax.shard_map(fn, mesh=mesh, in_specs=(P(), P(AXIS)), out_specs=P(),
+                          check_vma=False)
+  return jax.jit(sharded, donate_argnums=0, in_shardings=(replicated(mesh), batch_sharding(mesh)),
+                 out_shardings=replicated(mesh), compiler_options=compiler_options)
 
 
 def shard_step(step_fn, mesh: Mesh, batch_leading_axes: int = 2,

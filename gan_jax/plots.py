@@ -11,6 +11,8 @@ import os
 import numpy as np
 from PIL import Image
 
+from gan_jax import files
+
 
 def _pyplot():
   import matplotlib
@@ -41,11 +43,9 @@ def image_grid(images: np.ndarray, columns: int | None = None, pad: int = 1) -> 
 
 
 def _write_atomically(path: str, write) -> None:
-  """`write(tmp_path)`, then a rename, so a reader never sees half a picture."""
+  """`write(file)` into a new file at `path`, atomically (a reader never sees half a picture)."""
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  tmp = path + '.tmp'
-  write(tmp)
-  os.replace(tmp, path)
+  files.write_atomically(path, write)
 
 
 def save_png(array: np.ndarray, path: str) -> None:

@@ -13,7 +13,7 @@ Tables:
 
 Each (config, pack, seed) trains in runs/reproduce/<table>/<point>, through the local launcher:
 finished runs are skipped, interrupted ones resumed. Each final checkpoint is evaluated with
-the papers' protocol (evaluation.evaluate_run; eval_<step>.json in its workdir), and the table
+the papers' protocol (runs_lib.evaluate_run; eval_<step>.json in its workdir), and the table
 of mean ± standard deviation over seeds, with the protocol actually run, replaces the table's
 section of docs/RESULTS.md. `--steps` shortens training for a quick look; the table then says
 so. Nothing is hard-coded but the published rows, copied from the papers (REFERENCES.md).
@@ -30,8 +30,8 @@ import platform
 from absl import app, flags, logging
 import numpy as np
 
-from gan_jax import evaluation, writers
-from gan_jax.launch import backends, sweeps
+from gan_jax import files, runs as runs_lib, writers
+from gan_jax.sweeps import backends, points as points_lib
 
 _SEEDS = flags.DEFINE_integer('seeds', 3, 'Seeds per configuration (0 .. N-1).', lower_bound=1)
 _STEPS = flags.DEFINE_integer('steps', None, 'Override train.steps (default: the config\'s).',
@@ -89,11 +89,11 @@ def plan(table: Table, name: str, seeds: int, steps: int | None, runs_dir: str):
   """The runs of a table: {(experiment, pack): [Run per seed]}."""
   groups = {}
   for experiment in table.experiments:
-    points = sweeps.pacgan(table.batch_per_pack, table.packs, range(seeds))
+    points = points_lib.pacgan(table.batch_per_pack, table.packs, range(seeds))
     if steps:
       points = [dict(p, **{'train.steps': steps}) for p in points]
     stem = os.path.splitext(os.path.basename(experiment))[0]
-    _, runs = sweeps.expand_points(experiment, points, os.path.join(runs_dir, 'reproduce', name,
+    _, runs = points_lib.expand_points(experiment, points, os.path.join(runs_dir, 'reproduce', name,
                                                                    stem))
     for run in runs:
       groups.setdefault((experiment, run.overrides['model.pack']), []).append(run)
@@ -106,7 +106,7 @@ def final_evaluation(run) -> dict:
   if os.path.exists(path):
     with open(path, encoding='utf-8') as f:
       return json.load(f)
-  _, result = evaluation.evaluate_run(run.workdir)
+  _, result = runs_lib.evaluate_run(run.workdir)
   return result
 
 
@@ -155,9 +155,7 @@ def write_section(path: str, name: str, section: str) -> None:
     text = text[:text.index(start)] + section + text[text.index(end) + len(end):]
   else:
     text = text.rstrip('\n') + '\n\n' + section + '\n'
-  with open(path + '.tmp', 'w', encoding='utf-8') as f:
-    f.write(text)
-  os.replace(path + '.tmp', path)
+  files.write_text(path, text)
 
 
 def only_packs(table: Table, name: str, packs) -> Table:
@@ -181,7 +179,7 @@ def reproduce(name: str, *, seeds: int, steps: int | None, parallel: int, runs_d
   table = only_packs(TABLES[name], name, packs)
   groups = plan(table, name, seeds, steps, runs_dir)
   runs = [run for group in groups.values() for run in group]
-  todo = [run for run in runs if sweeps.status(run) != 'finished']
+  todo = [run for run in runs if points_lib.status(run) != 'finished']
   logging.info('%s: %d runs, %d to train.', name, len(runs), len(todo))
   if todo:
     failed = [n for n, code in backends.run_local(todo, parallel=parallel).items() if code]

@@ -1,5 +1,6 @@
-"""A finished or running training run, read back from its workdir alone: its config and a
-checkpoint, restored on one device. Used by the sample and evaluate commands."""
+"""A finished or running training run, read back from its workdir alone: its config, its family
+and a checkpoint restored on one device; and its evaluation. Used by the sample and evaluate
+commands."""
 
 from __future__ import annotations
 
@@ -9,22 +10,25 @@ import os
 import jax
 import ml_collections
 
-from gan_jax import checkpointing, configs, parallel, train
+from gan_jax import checkpointing, configs, files, models, parallel, train
+from gan_jax import data as data_lib
+from gan_jax.evaluators import evaluator as evaluator_lib
+from gan_jax.evaluators import registry
 
 
 def load_config(workdir: str) -> ml_collections.ConfigDict:
   """The run's config.json. Fields a newer version of gan_jax added since the run was written
-  take their defaults, so older runs can still be sampled and evaluated."""
+  take their defaults (the base config's and its architecture's), so older runs can still be
+  sampled and evaluated."""
   path = os.path.join(workdir, 'config.json')
   if not os.path.exists(path):
     raise FileNotFoundError(f'{path} not found: is {workdir!r} the workdir of a training run?')
   with open(path, encoding='utf-8') as f:
     saved = json.load(f)
   base = configs.base_config()
-  family = {'dcgan': configs.dcgan_model, 'mlp': configs.mlp_model}.get(
-      saved.get('model', {}).get('name'))
-  if family:
-    family(base)
+  name = saved.get('model', {}).get('name')
+  if name in models.MODELS:
+    models.get(name).defaults(base.model)
   defaults = base.to_dict()
   for section, fields in defaults.items():
     if isinstance(fields, dict):
@@ -37,14 +41,56 @@ def load_config(workdir: str) -> ml_collections.ConfigDict:
 
 
 def restore(workdir: str, step: int | None = None, subdir: str = 'checkpoints'):
-  """(config, data spec, generator, state) of a run's checkpoint, on one device."""
+  """(config, data spec, family, state) of a run's checkpoint, on one device."""
   config = load_config(workdir)
-  spec, generator, discriminator, _ = train.build(config)
+  spec, family = train.build(config)
   mesh = parallel.make_mesh(jax.devices()[:1])
-  template, _ = train.abstract_state(config, generator, discriminator, spec, mesh)
+  template, _ = train.abstract_state(family, mesh)
   ckpt = checkpointing.Checkpointer(workdir, read_only=True, subdir=subdir)
   try:
-    state, _ = ckpt.restore(template, step)
+    state, _ = train.restore(ckpt, family, template, step)
   finally:
     ckpt.close()
-  return config, spec, generator, state
+  # The EMA copies' own statistics, as the trainer computes them before it samples.
+  state = train.sharded_refresh(config, family, mesh)(state)
+  return config, spec, family, state
+
+
+def evaluate_run(workdir: str, *, metrics=None, num_samples=None, num_real=None, step=None,
+                 best=False, seed=0) -> tuple[str, dict]:
+  """Evaluates a run's checkpoint; writes workdir/eval_<step>.json and returns (its path, its
+  contents)."""
+  config, _, family, state = restore(
+      workdir, step, subdir='checkpoints_best' if best else 'checkpoints')
+  conditional = family.conditional
+  config.evals.metrics = tuple(metrics or evaluator_lib.default_metrics(
+      config, conditional=conditional))
+  if num_samples:
+    config.evals.num_samples = num_samples
+  if num_real:
+    config.evals.num_real = num_real
+  if config.data.name in data_lib.MIXTURES and not num_samples:
+    config.evals.num_samples = 2500  # the VEEGAN / PacGAN protocol
+  config.evals.best_metric = ''
+  evaluator = evaluator_lib.Evaluator(config, family)
+  values = evaluator(jax.device_get(state.ema['g']), seed=seed)
+  step = int(state.step)
+  names = set(config.evals.metrics)
+  result = {'step': step, 'checkpoint': 'best' if best else 'latest or --step',
+            'metrics': list(config.evals.metrics), 'values': values,
+            'num_samples': config.evals.num_samples, 'seed': seed,
+            'generator': 'EMA parameters (equal to the generator when train.ema_decay=0) with '
+                         f'batch-norm statistics: {config.train.ema_stats}'}
+  if conditional:
+    result['classes'] = 'uniform: sample i generated for class i mod num_classes'
+  uses = lambda what: any(getattr(registry.METRICS[n], what) for n in names)
+  if uses('inception') or names & {'domain_fd', 'intra_fd'}:
+    result['num_real'] = config.evals.num_real
+    result['real'] = f'training data of {config.data.name!r}, split {config.data.get("split")}'
+  if uses('inception'):
+    result['inception_weights'] = os.path.expanduser(config.evals.inception_weights)
+  if uses('classifier'):
+    result['classifier'] = evaluator_lib.classifier_name(config)
+  path = os.path.join(workdir, f'eval_{step}.json')
+  files.write_json(path, result)
+  return path, result

@@ -1,58 +1,92 @@
 """Draws samples from a run's latest (or chosen) checkpoint, with no dataset and no config file.
 
   python -m gan_jax.sample --workdir=DIR [--num=64] [--seed=S] [--out=FILE] [--step=S]
+  python -m gan_jax.sample --workdir=DIR --labels=3,7 [--num=8]     (conditional runs)
   python -m gan_jax.sample --workdir=DIR --interpolate [--num=8] [--interpolation_steps=10]
 
 Images: a PNG grid. 1-D / 2-D data: a plot over the data density plus a .npy of the points.
-`--interpolate` writes rows of spherical interpolations between pairs of random latents.
-Samples come from the EMA generator (identical to the generator when EMA is off).
+`--out=FILE.npy` writes the samples themselves (NHWC images, or points) and, for a conditional
+run, the class of each sample in FILE.labels.npy. Conditional runs draw one row per class: the
+classes of `--labels`, `--num` samples each (default 8), or every class. `--interpolate` writes
+rows of spherical interpolations between pairs of random latents. Samples come from the EMA
+generator (identical to the generator when EMA is off), with its own batch-norm statistics.
 """
+
+from __future__ import annotations
 
 import os
 
 from absl import app, flags, logging
-import jax.numpy as jnp
+import jax
 import numpy as np
 
-from gan_jax import runs, sampling, writers
+from gan_jax import pictures, runs, train, writers
 
 _WORKDIR = flags.DEFINE_string('workdir', None, 'The run directory (holds config.json).')
 _NUM = flags.DEFINE_integer('num', None, 'Samples to draw (default: 64 images, 2,500 points); '
-                            'with --interpolate, rows.')
+                            'with --labels, per class (default 8); with --interpolate, rows.',
+                            lower_bound=1)
+_LABELS = flags.DEFINE_list('labels', None, 'Conditional runs: the classes to draw, e.g. 3,7.')
 _SEED = flags.DEFINE_integer('seed', 0, 'Seed for the latents.')
-_OUT = flags.DEFINE_string('out', None, 'Output PNG (default: workdir/samples/sample_<step>.png).')
+_OUT = flags.DEFINE_string('out', None, 'Output .png, or .npy for the samples themselves '
+                           '(default: workdir/samples/sample_<step>.png).')
 _STEP = flags.DEFINE_integer('step', None, 'Checkpoint step (default: the latest).')
 _INTERPOLATE = flags.DEFINE_bool('interpolate', False, 'Write spherical interpolations.')
-_INTERP_STEPS = flags.DEFINE_integer('interpolation_steps', 10, 'Images per interpolation row.')
+_INTERP_STEPS = flags.DEFINE_integer('interpolation_steps', 10, 'Images per interpolation row.',
+                                     lower_bound=2)
 flags.mark_flags_as_required(['workdir'])
 
 
+def parse_labels(values) -> list[int] | None:
+  if values is None:
+    return None
+  try:
+    return [int(v) for v in values]
+  except ValueError:
+    raise ValueError(f'--labels takes class numbers separated by commas, e.g. 3,7; got '
+                     f'{",".join(values)}') from None
+
+
 def draw(workdir: str, *, num: int | None = None, seed: int = 0, out: str | None = None,
-         step: int | None = None, interpolate: bool = False, interpolation_steps: int = 10):
-  """Writes the picture (and .npy for points); returns (path, samples)."""
-  config, spec, generator, state = runs.restore(workdir, step)
+         step: int | None = None, labels=None, interpolate: bool = False,
+         interpolation_steps: int = 10):
+  """Writes the picture, or the .npy of the samples; returns (path, samples, labels or None)."""
+  if out is not None and not out.endswith(('.png', '.npy')):
+    raise ValueError(f'--out={out!r}: give a .png (a picture) or .npy (the samples) path')
+  if labels is not None:  # checked from the config alone, before the checkpoint is read
+    config = runs.load_config(workdir)
+    if not train.build(config)[1].conditional:
+      raise ValueError(f'--labels: the run in {workdir} is unconditional (family '
+                       f'{config.family!r}); it generates no chosen classes. Drop --labels.')
+  config, spec, family, state = runs.restore(workdir, step)
+  ema = jax.device_get(state.ema['g'])
   step = int(state.step)
-  generate = sampling.make_generate(generator)
-  z_dim = config.model.z_dim
   columns = None
   if interpolate:
-    rows = num or 8
-    ends = sampling.latents(seed, 2 * rows, z_dim)
-    t = jnp.linspace(0.0, 1.0, interpolation_steps)
-    z = jnp.concatenate([sampling.slerp(jnp.broadcast_to(ends[2 * r], (len(t), z_dim)),
-                                        jnp.broadcast_to(ends[2 * r + 1], (len(t), z_dim)), t)
-                         for r in range(rows)])
-    columns = interpolation_steps
+    samples, columns = family.interpolation(ema, seed=seed, rows=num or 8,
+                                            steps_per_row=interpolation_steps, labels=labels)
+    sample_labels = family.labels_for(len(samples), labels)
+  elif family.conditional:
+    classes = np.arange(family.num_classes) if labels is None else np.asarray(labels)
+    family.labels_for(len(classes), classes)  # checks the classes
+    columns = num or 8
+    sample_labels = np.repeat(classes, columns)
+    samples, _ = family.sample(ema, seed=seed, num=len(sample_labels), labels=sample_labels)
   else:
-    num = num or (64 if spec.kind == 'image' else sampling.NUM_POINTS)
-    z = sampling.latents(seed, num, z_dim)
-  samples = np.asarray(generate(state.ema_params, state.g.batch_stats, z))
+    num = num or (64 if spec.kind == 'image' else pictures.NUM_POINTS)
+    samples, sample_labels = family.sample(ema, seed=seed, num=num)
   kind = 'interpolation' if interpolate else 'sample'
   out = out or os.path.join(workdir, 'samples', f'{kind}_{step}.png')
-  sampling.save_picture(config, spec, samples, out, title=f'step {step}', columns=columns)
-  if spec.kind == 'points':
-    np.save(os.path.splitext(out)[0] + '.npy', samples)
-  return out, samples
+  os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+  if out.endswith('.npy'):
+    np.save(out, samples)
+    if sample_labels is not None:
+      np.save(out[:-len('.npy')] + '.labels.npy', np.asarray(sample_labels, np.int32))
+  else:
+    family.picture(state, samples, out, title=f'step {step}', columns=columns)
+    if spec.kind == 'points':
+      np.save(os.path.splitext(out)[0] + '.npy', samples)
+  return out, samples, sample_labels
 
 
 def main(argv):
@@ -60,9 +94,13 @@ def main(argv):
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
   logging.set_verbosity(logging.INFO)
   writers.quiet_library_logs()
-  out, samples = draw(_WORKDIR.value, num=_NUM.value, seed=_SEED.value, out=_OUT.value,
-                      step=_STEP.value, interpolate=_INTERPOLATE.value,
-                      interpolation_steps=_INTERP_STEPS.value)
+  try:
+    out, samples, _ = draw(_WORKDIR.value, num=_NUM.value, seed=_SEED.value, out=_OUT.value,
+                           step=_STEP.value, labels=parse_labels(_LABELS.value),
+                           interpolate=_INTERPOLATE.value,
+                           interpolation_steps=_INTERP_STEPS.value)
+  except ValueError as e:
+    raise app.UsageError(str(e)) from None
   logging.info('Wrote %d samples to %s', len(samples), out)
   print(out)
 

@@ -1,10 +1,13 @@
 """GANState: everything training changes, in one pytree, so that saving and restoring it is one
 call and resume is exact.
 
-The generator and the discriminator are flax TrainStates, each with its own optax optimizer,
-learning rate and batch-norm statistics. Beside them: the exponential moving average of the
-generator's parameters (equal to the parameters when `train.ema_decay` is 0), the step, and the
-base random key from which every step folds in its own.
+- `players`: the networks that train, by name (`'g'`, `'d'`, later `'g_ab'`, `'e'`, ...), each a
+  flax TrainState with its own optimizer, learning-rate schedule and batch-norm statistics.
+- `ema`: exponential moving averages of players' parameters, by player name, each with the
+  batch-norm statistics that belong to those averaged parameters (`EMA`), so that it runs on
+  its own. A family computes them (standing statistics, `steps.standing_stats`).
+- `step`, and `rng`: the base key from which every step folds in its own.
+- `extra`: whatever else a family keeps (a path-length mean, an image pool); {} when nothing.
 """
 
 from __future__ import annotations
@@ -14,7 +17,6 @@ from typing import Any
 import flax
 import jax
 import jax.numpy as jnp
-import optax
 from flax.training import train_state
 
 
@@ -23,43 +25,43 @@ class TrainState(train_state.TrainState):
 
 
 @flax.struct.dataclass
+class EMA:
+  params: Any        # the average of a player's parameters
+  batch_stats: Any   # batch-norm statistics of the averaged network itself ({} without BN)
+
+  def variables(self) -> dict:
+    return {'params': self.params, 'batch_stats': self.batch_stats}
+
+
+@flax.struct.dataclass
 class GANState:
   step: jax.Array
-  g: TrainState
-  d: TrainState
-  ema_params: Any
+  players: dict[str, TrainState]
+  ema: dict[str, EMA]
   rng: jax.Array
+  extra: dict[str, Any]
 
 
-OPTIMIZERS = {
-    'adam': lambda lr, c: optax.adam(lr, b1=c.b1, b2=c.b2, eps=c.eps),
-    'rmsprop': lambda lr, c: optax.rmsprop(lr, eps=c.eps),
-    'sgd': lambda lr, c: optax.sgd(lr, momentum=c.b1 or None),
-}
+def create_player(module, variables: dict, tx) -> TrainState:
+  return TrainState.create(apply_fn=module.apply, params=variables['params'],
+                           batch_stats=variables.get('batch_stats', {}), tx=tx)
 
 
-def make_optimizer(optim_config, learning_rate: float) -> optax.GradientTransformation:
-  if optim_config.name not in OPTIMIZERS:
-    raise ValueError(f'unknown optim.name {optim_config.name!r}; '
-                     f'choose one of {sorted(OPTIMIZERS)}')
-  return OPTIMIZERS[optim_config.name](learning_rate, optim_config)
+def ema_from(player: TrainState) -> EMA:
+  """An EMA starting at the player's parameters and statistics (copies, not aliases)."""
+  return EMA(params=jax.tree.map(jnp.copy, player.params),
+             batch_stats=jax.tree.map(jnp.copy, player.batch_stats))
 
 
-def create_state(config, generator, discriminator, data_shape, rng: jax.Array) -> GANState:
-  """A fresh state. Pure in `rng`: `jax.eval_shape` of it gives the restore template."""
-  g_key, d_key, train_key = jax.random.split(rng, 3)
-  z = jnp.zeros((1, config.model.z_dim), jnp.float32)
-  x = jnp.zeros((config.model.get('pack', 1), *data_shape), jnp.float32)  # one (packed) input
-  g_vars = generator.init(g_key, z, train=False)
-  d_vars = discriminator.init(d_key, x, train=False)
-  g = TrainState.create(apply_fn=generator.apply, params=g_vars['params'],
-                        batch_stats=g_vars.get('batch_stats', {}),
-                        tx=make_optimizer(config.optim, config.optim.g_lr))
-  d = TrainState.create(apply_fn=discriminator.apply, params=d_vars['params'],
-                        batch_stats=d_vars.get('batch_stats', {}),
-                        tx=make_optimizer(config.optim, config.optim.d_lr))
-  return GANState(step=jnp.zeros((), jnp.int32), g=g, d=d,
-                  ema_params=jax.tree.map(jnp.copy, g_vars['params']), rng=train_key)
+def ema_decay_at(step: jax.Array, ema_decay: float) -> jax.Array:
+  """The EMA warms up: early on it averages over the steps taken so far, not over the random
+  initialisation: min(ema_decay, (1 + t) / (10 + t)) at step t."""
+  t = step.astype(jnp.float32)
+  return jnp.minimum(ema_decay, (1.0 + t) / (10.0 + t))
+
+
+def update_ema_params(ema_params, params, decay):
+  return jax.tree.map(lambda e, p: decay * e + (1.0 - decay) * p, ema_params, params)
 
 
 def count_params(params) -> int:

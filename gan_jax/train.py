@@ -21,12 +21,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gan_jax import checkpointing, configs, evaluation, losses, models, parallel, plots, sampling
-from gan_jax import steps
+from gan_jax import checkpointing, configs, families, files, parallel, pictures, plots, writers
 from gan_jax import state as state_lib
-from gan_jax import writers
 from gan_jax import data as data_lib
 from gan_jax.data import pipeline
+from gan_jax.evaluators import evaluator as evaluator_lib
+from gan_jax.evaluators import registry
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -81,17 +81,15 @@ def _stop_on_signals(request: StopRequest):
 
 
 def build(config):
-  """(data spec, generator, discriminator, objective) for a validated config."""
+  """(data spec, family) for a validated config. Reads no data."""
   spec = data_lib.spec(config.data)
   dtype = jnp.bfloat16 if config.train.dtype == 'bfloat16' else jnp.float32
-  generator, discriminator = models.build(config.model, spec.shape, dtype)
-  return spec, generator, discriminator, losses.get(config.loss.name)
+  return spec, families.build(config, spec, dtype)
 
 
-def abstract_state(config, generator, discriminator, spec, mesh):
+def abstract_state(family, mesh):
   """Shapes, dtypes and shardings of the state, for restoring; and the jitted initialiser."""
-  init = jax.jit(functools.partial(state_lib.create_state, config, generator, discriminator,
-                                   spec.shape), out_shardings=parallel.replicated(mesh))
+  init = jax.jit(family.init, out_shardings=parallel.replicated(mesh))
   shapes = jax.eval_shape(init, jax.random.PRNGKey(0))
   template = jax.tree.map(
       lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=parallel.replicated(mesh)),
@@ -99,23 +97,44 @@ def abstract_state(config, generator, discriminator, spec, mesh):
   return template, init
 
 
-def generator_slots(model_config) -> int:
-  """How many runs of the generator a training batch takes (`steps.generate`): the pack size
-  with `model.pack_norm='slot'`, else 1."""
-  if model_config.get('pack_norm', 'batch') == 'slot':
-    return model_config.get('pack', 1)
-  return 1
+def legacy_template(template):
+  """The restore template of a checkpoint written before families (step, g, d, ema_params,
+  rng): the players' and the generator EMA's parameters under their old names."""
+  return {'step': template.step, 'g': template.players['g'], 'd': template.players['d'],
+          'ema_params': template.ema['g'].params, 'rng': template.rng}
 
 
-def sharded_step(config, generator, discriminator, objective, mesh):
-  """`steps.train_step` with the config's fixed arguments bound, jitted over `mesh`."""
-  return parallel.shard_step(functools.partial(
-      steps.train_step, generator=generator, discriminator=discriminator, objective=objective,
-      z_dim=config.model.z_dim, ema_decay=config.train.ema_decay,
-      gp_weight=config.loss.gp_weight, r1_gamma=config.loss.r1_gamma, clip=config.loss.clip,
-      g_steps=config.train.g_steps, simultaneous=config.train.updates == 'simultaneous',
-      slots=generator_slots(config.model), axis_name=parallel.AXIS), mesh,
-      compiler_options=parallel.compiler_options(mesh, config.train.cpu_convolutions))
+def restore(ckpt, family, template, step=None):
+  """(state, data position) of a checkpoint, in this layout or the one before families."""
+  legacy = None
+  if set(family.player_names) == {'g', 'd'} and set(template.ema) == {'g'}:
+    legacy = legacy_template(template)
+  state, data_state, old = ckpt.restore(template, step, legacy_template=legacy)
+  if old:
+    logging.warning('The checkpoint in %s predates families (one generator and one '
+                    "discriminator, saved as 'g', 'd', 'ema_params'); restored into this "
+                    "layout. Its EMA ran with the raw generator's batch-norm statistics; "
+                    'sampling now recomputes its own.', ckpt.directory)
+    state = family.legacy_state(state)
+  return state, data_state
+
+
+def sharded_step(config, family, mesh):
+  """The family's update step, jitted over `mesh`."""
+  return parallel.shard_step(functools.partial(family.train_step, axis_name=parallel.AXIS),
+                             mesh, compiler_options=parallel.compiler_options(
+                                 mesh, config.train.cpu_convolutions))
+
+
+def sharded_refresh(config, family, mesh):
+  """`state -> state` with the EMA copies' own statistics (`family.refresh`), over `mesh`."""
+  fn = parallel.shard_state_fn(functools.partial(family.refresh, axis_name=parallel.AXIS), mesh)
+  n = config.train.get('standing_batch_size', mesh.size)
+  local = n // jax.process_count()
+  first = jax.process_index() * local
+  indices = parallel.global_batch_array(np.arange(first, first + local, dtype=np.int32), mesh,
+                                        leading_axes=1)
+  return lambda state: fn(state, indices)
 
 
 class _Metrics:
@@ -134,7 +153,7 @@ class _Metrics:
       return
     values = jax.device_get([m for _, m in self.on_device])
     for (step, _), m in zip(self.on_device, values):
-      bad = {k: float(m[k]) for k in ('d_loss', 'g_loss') if not np.isfinite(m[k])}
+      bad = {k: float(v) for k, v in m.items() if k.endswith('_loss') and not np.isfinite(v)}
       if bad:
         self.on_device = []
         raise NonFiniteLossError(f'non-finite loss at step {step}: {bad}')
@@ -158,8 +177,8 @@ def _format_duration(seconds: float) -> str:
 
 
 def _progress_line(step, total, scalars, steps_per_sec):
-  parts = [f'step {step}/{total}', f"d_loss {scalars.get('d_loss', np.nan):.4f}",
-           f"g_loss {scalars.get('g_loss', np.nan):.4f}"]
+  parts = [f'step {step}/{total}'] + [f'{k} {v:.4f}' for k, v in scalars.items()
+                                       if k.endswith('_loss') and k.count('_') == 1]
   if 'd_real_prob' in scalars:
     parts.append(f"D(x) {scalars['d_real_prob']:.3f} D(G(z)) {scalars['d_fake_prob']:.3f}")
   parts.append(f'{steps_per_sec:.2f} steps/s')
@@ -169,17 +188,8 @@ def _progress_line(step, total, scalars, steps_per_sec):
 
 
 def _write_config(config, workdir):
-  path = os.path.join(workdir, 'config.json')
-  tmp = path + '.tmp'
-  with open(tmp, 'w', encoding='utf-8') as f:
-    f.write(config.to_json_best_effort(indent=2, sort_keys=True))
-  os.replace(tmp, path)
-
-
-def _write_json(path, value):
-  with open(path + '.tmp', 'w', encoding='utf-8') as f:
-    json.dump(value, f, indent=2)
-  os.replace(path + '.tmp', path)
+  files.write_text(os.path.join(workdir, 'config.json'),
+                   config.to_json_best_effort(indent=2, sort_keys=True))
 
 
 def _read_best(workdir):
@@ -201,7 +211,20 @@ def train_and_evaluate(config, workdir: str, *, devices=None):
   configs.validate(config, mesh.size)
   is_main = jax.process_index() == 0
   total_steps = config.train.steps
-  spec, generator, discriminator, objective = build(config)
+  spec, family = build(config)
+  workdir = os.path.abspath(workdir)
+  os.makedirs(workdir, exist_ok=True)
+
+  # ---- Checkpoints: a finished run says so at once, before any data or network loads. ----
+  ckpt = checkpointing.Checkpointer(workdir, keep=config.train.keep_checkpoints)
+  latest = ckpt.latest_step()
+  template, init_state = abstract_state(family, mesh)
+  if latest is not None and latest >= total_steps:
+    logging.info('%s already finished: checkpoint at step %d >= train.steps=%d. Nothing to do; '
+                 'raise --config.train.steps to train further.', workdir, latest, total_steps)
+    state, _ = restore(ckpt, family, template, latest)
+    ckpt.close()
+    return state
 
   # ---- Input: a deterministic stream of global batches, each process reading its share. ----
   source = data_lib.open_source(config.data, config.seed)
@@ -209,62 +232,53 @@ def train_and_evaluate(config, workdir: str, *, devices=None):
                              process_index=jax.process_index(),
                              process_count=jax.process_count(),
                              workers=config.data.get('workers', 0),
-                             prefetch=config.data.get('prefetch', 2))
+                             prefetch=config.data.get('prefetch', 2), example_key=spec.key)
   # Evaluation networks load now, so a missing one fails before anything is compiled.
   evaluate_every = config.evals.every if config.evals.metrics else 0
-  evaluator = evaluation.Evaluator(config, generator) if evaluate_every and is_main else None
-  workdir = os.path.abspath(workdir)
-  os.makedirs(workdir, exist_ok=True)
-
-  # ---- Checkpoints: a finished run says so and returns. ----
-  ckpt = checkpointing.Checkpointer(workdir, keep=config.train.keep_checkpoints)
-  latest = ckpt.latest_step()
-  template, init_state = abstract_state(config, generator, discriminator, spec, mesh)
-  if latest is not None and latest >= total_steps:
-    logging.info('%s already finished: checkpoint at step %d >= train.steps=%d. Nothing to do; '
-                 'raise --config.train.steps to train further.', workdir, latest, total_steps)
-    state, _ = ckpt.restore(template, latest)
-    ckpt.close()
-    return state
+  evaluator = (evaluator_lib.Evaluator(config, family) if evaluate_every and is_main
+               else None)
 
   # ---- State: restore the latest checkpoint or initialise. ----
   root_key = jax.random.PRNGKey(config.seed)
   if latest is not None:
-    state, data_state = ckpt.restore(template, latest)
+    state, data_state = restore(ckpt, family, template, latest)
     batches.set_state(data_state)
     logging.info('Resumed from the checkpoint of step %d in %s.', latest, ckpt.directory)
   else:
     state = init_state(root_key)
   if is_main:
     _write_config(config, workdir)
-    logging.info('Generator: %d parameters; discriminator: %d parameters; %d device(s).',
-                 state_lib.count_params(state.g.params), state_lib.count_params(state.d.params),
-                 mesh.size)
+    logging.info('%s; %d device(s).', ', '.join(
+        f'{name}: {state_lib.count_params(p.params):,} parameters'
+        for name, p in state.players.items()), mesh.size)
 
   # ---- The update step, sharded over the mesh. ----
-  step_fn = sharded_step(config, generator, discriminator, objective, mesh)
+  step_fn = sharded_step(config, family, mesh)
+  refresh_fn = sharded_refresh(config, family, mesh)
+  refreshed_at = None
+
+  def refresh(step):
+    """The EMA copies' own statistics, recomputed once per step that needs them."""
+    nonlocal state, refreshed_at
+    if refreshed_at != step:
+      state = refresh_fn(state)
+      refreshed_at = step
 
   # ---- Samples from a fixed latent batch, comparable across steps. ----
-  generate = sampling.make_generate(generator)
-  discriminate = sampling.make_discriminate(discriminator)
-  num_samples = config.train.num_samples if spec.kind == 'image' else sampling.NUM_POINTS
-  fixed_z = sampling.latents(config.seed, num_samples, config.model.z_dim)
+  num_samples = config.train.num_samples if spec.kind == 'image' else pictures.NUM_POINTS
   writer = writers.create(workdir)
 
   def save_samples(step):
+    refresh(step)
     if not is_main:
       return
     # Host copies of the replicated state: process 0 then samples on its own devices, with no
     # computation that the other processes would have to join.
-    ema, g_stats, d_params, d_stats = jax.device_get(
-        (state.ema_params, state.g.batch_stats, state.d.params, state.d.batch_stats))
-    samples = np.asarray(generate(ema, g_stats, fixed_z))
+    host = jax.device_get(state)
+    samples, columns = family.grid(host.ema['g'], seed=config.seed, num=num_samples)
     path = os.path.join(workdir, 'samples', f'step_{step}.png')
-    d_curve = None
-    if spec.shape == (1,) and config.model.get('pack', 1) == 1:  # a packed D judges packs
-      d_curve = sampling.d_curve_1d(config, objective, discriminate, d_params, d_stats)
-    sampling.save_picture(config, spec, samples, path, title=f'step {step}', d_curve=d_curve)
-    writer.image(step, 'samples', sampling.read_png(path))
+    family.picture(host, samples, path, title=f'step {step}', columns=columns)
+    writer.image(step, 'samples', pictures.read_png(path))
 
   metrics = _Metrics()
 
@@ -278,13 +292,14 @@ def train_and_evaluate(config, workdir: str, *, devices=None):
 
   def run_evaluation(step):
     nonlocal best
+    refresh(step)
     improved, value = False, None
     if evaluator is not None:
-      scalars = evaluator(state.ema_params, state.g.batch_stats, seed=config.seed)
+      scalars = evaluator(jax.device_get(state.ema['g']), seed=config.seed)
       writer.scalars(step, scalars)
       value = scalars.get(f'eval/{best_metric}')
       if best_metric and value is not None and np.isfinite(value):
-        better = (value < best['value'] if evaluation.lower_is_better(best_metric)
+        better = (value < best['value'] if registry.lower_is_better(best_metric)
                   else value > best['value']) if best else True
         improved = bool(better)
     if best_ckpt is None:
@@ -297,13 +312,14 @@ def train_and_evaluate(config, workdir: str, *, devices=None):
       best_ckpt.save(step, state, batches.get_state())
       if is_main:
         best = {'metric': best_metric, 'value': value, 'step': step}
-        _write_json(os.path.join(workdir, 'best.json'), best)
+        files.write_json(os.path.join(workdir, 'best.json'), best)
         logging.info('New best %s %.4g at step %d: saved in %s.', best_metric, value, step,
                      best_ckpt.directory)
 
   def save_checkpoint(step):
     nonlocal saved_step
     metrics.fetch()  # raises before a non-finite state can be saved
+    refresh(step)
     ckpt.save(step, state, batches.get_state())
     saved_step = step
 
@@ -366,4 +382,5 @@ def train_and_evaluate(config, workdir: str, *, devices=None):
     writer.close()
   if stop.agreed is not None:
     raise SystemExit(128 + stop.agreed)
+  refresh(step)
   return state

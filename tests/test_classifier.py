@@ -12,16 +12,17 @@ import numpy as np
 import pytest
 
 from conftest import REPO
-from gan_jax import classifier
+from gan_jax.evaluators import classifier
+from gan_jax.evaluators import classifier_training as training
 
 
 @pytest.fixture(scope='module')
 def trained(tmp_path_factory):
   """The default digits classifier (what `train` does, keeping the in-memory one), saved."""
   out_dir = str(tmp_path_factory.mktemp('classifiers'))
-  clf = classifier.fit_and_evaluate('digits')
+  clf = training.fit_and_evaluate('digits')
   classifier.save(clf, out_dir)
-  return clf, out_dir, classifier.read_splits('digits')
+  return clf, out_dir, training.read_splits('digits')
 
 
 def test_default_digits_classifier_is_accurate_and_round_trips(trained):
@@ -73,7 +74,7 @@ def test_other_sizes_channels_and_dtypes(trained):
 
 def test_training_is_deterministic_from_the_seed(trained):
   _, _, (x_train, y_train, _, _) = trained
-  runs = [classifier.fit(x_train, y_train, num_classes=10, steps=3, seed=s) for s in (1, 1, 2)]
+  runs = [training.fit(x_train, y_train, num_classes=10, steps=3, seed=s) for s in (1, 1, 2)]
   same = jax.tree.map(np.array_equal, runs[0], runs[1])
   assert all(jax.tree.leaves(same))
   assert not np.array_equal(runs[0]['params']['logits']['kernel'],

@@ -15,7 +15,8 @@ import pytest
 from PIL import Image
 
 from conftest import REPO, load_experiment
-from gan_jax import configs, steps, train
+from gan_jax import configs, train
+from gan_jax.data import convert
 from gan_jax import data as data_lib
 from gan_jax.data import pipeline, sources, tfds_source
 
@@ -224,7 +225,7 @@ def test_process_shares_are_disjoint_and_cover_each_epoch():
   shares = [pipeline.Batches(source, global_batch=global_batch, seed=7, process_index=p,
                              process_count=2) for p in range(2)]
   for epoch in range(2):
-    read = [np.concatenate([s.read(epoch * 6, 6)[0].ravel()]) for s in shares]
+    read = [s.read(epoch * 6, 6)['image'].ravel() for s in shares]
     assert not set(read[0]) & set(read[1])
     assert sorted(np.concatenate(read)) == list(range(n))
   # Each process reads only its own share: its source sees no other index.
@@ -237,9 +238,9 @@ def test_process_shares_are_disjoint_and_cover_each_epoch():
 
   p1 = pipeline.Batches(Recording(np.arange(n)[:, None]), global_batch=global_batch, seed=7,
                         process_index=1, process_count=2, workers=2)
-  got = np.concatenate([p1.next(1).ravel() for _ in range(6)])
-  np.testing.assert_array_equal(got, shares[1].read(0, 6)[0].ravel())
-  assert set(np.concatenate(seen)) <= set(shares[1].read(0, 8)[0].ravel())
+  got = np.concatenate([p1.next(1)['image'].ravel() for _ in range(6)])
+  np.testing.assert_array_equal(got, shares[1].read(0, 6)['image'].ravel())
+  assert set(np.concatenate(seen)) <= set(shares[1].read(0, 8)['image'].ravel())
 
 
 def test_prefetching_threads_keep_the_stream_order_and_labels():
@@ -247,17 +248,17 @@ def test_prefetching_threads_keep_the_stream_order_and_labels():
   plain = pipeline.Batches(source, global_batch=6, seed=1, workers=0)
   threaded = pipeline.Batches(source, global_batch=6, seed=1, workers=3, prefetch=5)
   for _ in range(8):
-    a, b = plain.next_with_labels(2), threaded.next_with_labels(2)
-    np.testing.assert_array_equal(a[0], b[0])
-    np.testing.assert_array_equal(a[1], b[1])
-    np.testing.assert_array_equal(b[1], b[0][..., 0].astype(int) % 7)
+    a, b = plain.next(2), threaded.next(2)
+    np.testing.assert_array_equal(a['image'], b['image'])
+    np.testing.assert_array_equal(a['label'], b['label'])
+    np.testing.assert_array_equal(b['label'], b['image'][..., 0].astype(int) % 7)
 
 
 def test_uint8_images_are_scaled_to_minus_one_one_on_the_device():
   x = np.array([0, 51, 255], np.uint8)
-  np.testing.assert_allclose(steps.images_to_float(x), [-1.0, -0.6, 1.0], atol=1e-6)
+  np.testing.assert_allclose(convert.to_unit_range(x), [-1.0, -0.6, 1.0], atol=1e-6)
   f = np.array([0.25], np.float32)
-  assert steps.images_to_float(f) is f
+  assert convert.to_unit_range(f) is f
 
 
 def _assert_same_params(a, b):
@@ -273,13 +274,13 @@ def _assert_resume_matches(config, tmp_path):
   config.train.steps = 4
   resumed = train.train_and_evaluate(config, str(tmp_path / 'split'))
   assert int(resumed.step) == 4
-  _assert_same_params(whole.g.params, resumed.g.params)
-  _assert_same_params(whole.d.params, resumed.d.params)
+  _assert_same_params(whole.players['g'].params, resumed.players['g'].params)
+  _assert_same_params(whole.players['d'].params, resumed.players['d'].params)
   # ...and the data mattered: another seed of the data order gives other parameters.
   config.seed = 1
   other = train.train_and_evaluate(config, str(tmp_path / 'other'))
-  assert not np.array_equal(jax.tree.leaves(jax.device_get(other.d.params))[0],
-                            jax.tree.leaves(jax.device_get(whole.d.params))[0])
+  assert not np.array_equal(jax.tree.leaves(jax.device_get(other.players['d'].params))[0],
+                            jax.tree.leaves(jax.device_get(whole.players['d'].params))[0])
 
 
 def test_exact_resume_on_an_image_folder(image_folder, tmp_path):
@@ -339,9 +340,9 @@ def test_cache_decodes_each_example_once_and_serves_the_same_data():
                            seed=2)
   stream = pipeline.Batches(cached, global_batch=5, seed=2)  # no threads: no double reads
   for _ in range(6):  # three epochs
-    a, b = plain.next_with_labels(1), stream.next_with_labels(1)
-    np.testing.assert_array_equal(a[0], b[0])
-    np.testing.assert_array_equal(a[1], b[1])
+    a, b = plain.next(1), stream.next(1)
+    np.testing.assert_array_equal(a['image'], b['image'])
+    np.testing.assert_array_equal(a['label'], b['label'])
   decoded = np.concatenate(calls)
   assert sorted(decoded) == list(range(10))  # every example decoded exactly once
 

@@ -54,7 +54,7 @@ def test_smoke_config_trains_and_writes_its_outputs(name, tmp_path, monkeypatch)
   assert (tmp_path / 'losses.png').exists()
 
   if config.model.name == 'mlp' and config.data.name in ('gaussian_1d', 'ring', 'grid'):
-    out, points = sample.draw(str(tmp_path), num=100)
+    out, points, _ = sample.draw(str(tmp_path), num=100)
     dim = 1 if config.data.name == 'gaussian_1d' else 2
     assert points.shape == (100, dim)
     saved = np.load(os.path.splitext(out)[0] + '.npy')

@@ -184,17 +184,17 @@ def test_missing_weights_file_says_how_to_make_it(tmp_path):
 
 def test_inception_metrics_through_the_evaluator(weights_file):
   from conftest import load_experiment
-  from gan_jax import evaluation, parallel, train
+  from gan_jax import parallel, train
+  from gan_jax.evaluators import evaluator
   config = load_experiment('dcgan_digits')
   config.evals.metrics = ('fid', 'kid', 'is', 'precision_recall')
   config.evals.num_samples = 10
   config.evals.num_real = 10
   config.evals.inception_weights = weights_file
-  spec, generator, discriminator, _ = train.build(config)
-  _, init = train.abstract_state(config, generator, discriminator, spec,
-                                 parallel.make_mesh(jax.devices()[:1]))
+  _, family = train.build(config)
+  _, init = train.abstract_state(family, parallel.make_mesh(jax.devices()[:1]))
   state = init(jax.random.PRNGKey(0))
-  values = evaluation.Evaluator(config, generator)(state.ema_params, state.g.batch_stats)
+  values = evaluator.Evaluator(config, family)(state.ema['g'])
   assert set(values) == {'eval/fid', 'eval/kid', 'eval/kid_std', 'eval/is', 'eval/is_std',
                          'eval/precision', 'eval/recall'}
   assert all(np.isfinite(v) for v in values.values())

@@ -12,31 +12,31 @@ import numpy as np
 import pytest
 
 from conftest import REPO
-from gan_jax.launch import summarize, sweeps
+from gan_jax.sweeps import points, summarize
 
 
 def test_product_zipped_and_combine():
-  assert sweeps.product(a=[1, 2], b=['x']) == [{'a': 1, 'b': 'x'}, {'a': 2, 'b': 'x'}]
-  assert sweeps.zipped(a=[1, 2], b=[3, 4]) == [{'a': 1, 'b': 3}, {'a': 2, 'b': 4}]
+  assert points.product(a=[1, 2], b=['x']) == [{'a': 1, 'b': 'x'}, {'a': 2, 'b': 'x'}]
+  assert points.zipped(a=[1, 2], b=[3, 4]) == [{'a': 1, 'b': 3}, {'a': 2, 'b': 4}]
   with pytest.raises(ValueError, match='one length'):
-    sweeps.zipped(a=[1, 2], b=[3])
-  assert sweeps.combine(sweeps.zipped(a=[1, 2]), sweeps.product(c=[5, 6])) == [
+    points.zipped(a=[1, 2], b=[3])
+  assert points.combine(points.zipped(a=[1, 2]), points.product(c=[5, 6])) == [
       {'a': 1, 'c': 5}, {'a': 1, 'c': 6}, {'a': 2, 'c': 5}, {'a': 2, 'c': 6}]
 
 
 def test_run_names_are_readable_unique_and_bounded():
-  assert sweeps.point_name({}) == 'default'
-  assert sweeps.point_name({'optim.d_lr': 1e-4, 'seed': 2}) == 'd_lr=0.0001,seed=2'
+  assert points.point_name({}) == 'default'
+  assert points.point_name({'optim.d_lr': 1e-4, 'seed': 2}) == 'd_lr=0.0001,seed=2'
   # A last component shared by two keys keeps the full keys apart.
-  assert sweeps.point_name({'a.width': 1, 'b.width': 2}) == 'a.width=1,b.width=2'
-  assert sweeps.point_name({'model.g_hidden': (32, 32)}) == 'g_hidden=32-32'
-  long = sweeps.point_name({f'key{i}': 'value' * 3 for i in range(10)})
+  assert points.point_name({'a.width': 1, 'b.width': 2}) == 'a.width=1,b.width=2'
+  assert points.point_name({'model.g_hidden': (32, 32)}) == 'g_hidden=32-32'
+  long = points.point_name({f'key{i}': 'value' * 3 for i in range(10)})
   assert len(long) <= 100
-  assert long != sweeps.point_name({f'key{i}': 'value' * 3 for i in range(11)})
+  assert long != points.point_name({f'key{i}': 'value' * 3 for i in range(11)})
 
 
 def test_expand_builds_commands_and_refuses_bad_points(tmp_path):
-  sweep_dir, runs = sweeps.expand('experiments/gan_1d.py:smoke', 'smoke', str(tmp_path))
+  sweep_dir, runs = points.expand('experiments/gan_1d.py:smoke', 'smoke', str(tmp_path))
   assert sweep_dir == str(tmp_path / 'gan_1d' / 'smoke')
   assert [r.name for r in runs] == ['seed=0,d_lr=0.001', 'seed=1,d_lr=0.0005']
   assert runs[1].command[-2:] == ['--config.seed=1', '--config.optim.d_lr=0.0005']
@@ -44,14 +44,14 @@ def test_expand_builds_commands_and_refuses_bad_points(tmp_path):
   assert runs[0].steps == 4
 
   # An experiment without get_sweep is one run with no overrides.
-  _, runs = sweeps.expand('experiments/dcgan_celeba.py:smoke', None, str(tmp_path))
+  _, runs = points.expand('experiments/dcgan_celeba.py:smoke', None, str(tmp_path))
   assert [r.name for r in runs] == ['default'] and runs[0].overrides == {}
   with pytest.raises(ValueError, match='defines no get_sweep'):
-    sweeps.expand('experiments/dcgan_celeba.py', 'lr', str(tmp_path))
+    points.expand('experiments/dcgan_celeba.py', 'lr', str(tmp_path))
   with pytest.raises(ValueError, match="unknown sweep 'nope'"):
-    sweeps.expand('experiments/gan_1d.py', 'nope', str(tmp_path))
+    points.expand('experiments/gan_1d.py', 'nope', str(tmp_path))
   with pytest.raises(FileNotFoundError, match='no experiment file'):
-    sweeps.expand('experiments/missing.py', None, str(tmp_path))
+    points.expand('experiments/missing.py', None, str(tmp_path))
 
 
 def test_a_point_that_does_not_fit_the_config_fails_before_launching(tmp_path):
@@ -63,13 +63,13 @@ def test_a_point_that_does_not_fit_the_config_fails_before_launching(tmp_path):
       'def get_sweep(name=None):\n'
       '  return [{"optim.d_lr": 1e-3}, {"optim.dlr": 1e-3}]\n')
   with pytest.raises(ValueError, match=r"point 1 of sweep None \(\{'optim.dlr': 0.001\}\)"):
-    sweeps.expand(str(experiment), None, str(tmp_path / 'runs'))
+    points.expand(str(experiment), None, str(tmp_path / 'runs'))
   assert not (tmp_path / 'runs').exists()
 
 
 def _launch(*args, **kwargs):
   env = dict(os.environ, XLA_FLAGS='', PYTHONPATH=str(REPO))
-  return subprocess.run([sys.executable, '-m', 'gan_jax.launch', *args], cwd=REPO, env=env,
+  return subprocess.run([sys.executable, '-m', 'gan_jax.sweeps', *args], cwd=REPO, env=env,
                         capture_output=True, text=True, timeout=600, check=False, **kwargs)
 
 
@@ -95,7 +95,7 @@ def test_local_backend_runs_a_sweep_resumes_and_skips_then_summarizes(tmp_path):
   for name, seed, d_lr in (('seed=0,d_lr=0.001', 0, 1e-3), ('seed=1,d_lr=0.0005', 1, 5e-4)):
     config = json.loads((sweep_dir / name / 'config.json').read_text())
     assert (config['seed'], config['optim']['d_lr']) == (seed, d_lr)  # the overrides arrived
-    assert sweeps.latest_checkpoint(str(sweep_dir / name)) == 4
+    assert points.latest_checkpoint(str(sweep_dir / name)) == 4
   assert json.loads((sweep_dir / 'sweep.json').read_text())['runs'][1]['overrides'] == {
       'seed': 1, 'optim.d_lr': 0.0005}
 
@@ -112,9 +112,9 @@ def test_local_backend_runs_a_sweep_resumes_and_skips_then_summarizes(tmp_path):
   assert metrics.read_text() == before
   log = (sweep_dir / 'seed=1,d_lr=0.0005' / 'launch.log').read_text()
   assert 'Resumed from the checkpoint of step 2' in log
-  assert sweeps.latest_checkpoint(str(sweep_dir / 'seed=1,d_lr=0.0005')) == 4
+  assert points.latest_checkpoint(str(sweep_dir / 'seed=1,d_lr=0.0005')) == 4
 
-  result = subprocess.run([sys.executable, '-m', 'gan_jax.launch.summarize', str(sweep_dir)],
+  result = subprocess.run([sys.executable, '-m', 'gan_jax.sweeps.summarize', str(sweep_dir)],
                           cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
   assert result.returncode == 0, result.stderr
   header, rule, *rows = result.stdout.strip().splitlines()
@@ -175,11 +175,11 @@ def test_slurm_backend_writes_an_array_script_that_runs_each_point(tmp_path):
 def test_overrides_must_name_existing_fields_with_fitting_values():
   from gan_jax import configs
   config = configs.base_config()
-  sweeps.apply_overrides(config, {'optim.d_lr': 1, 'train.batch_size': 32})
+  points.apply_overrides(config, {'optim.d_lr': 1, 'train.batch_size': 32})
   assert config.optim.d_lr == 1.0 and isinstance(config.optim.d_lr, float)
   with pytest.raises(KeyError, match=r"no field 'optim.dlr': optim has \[.*'d_lr'"):
-    sweeps.apply_overrides(config, {'optim.dlr': 1e-3})
+    points.apply_overrides(config, {'optim.dlr': 1e-3})
   with pytest.raises(KeyError, match="no field 'optim.d_lr.x'"):
-    sweeps.apply_overrides(config, {'optim.d_lr.x': 1})
+    points.apply_overrides(config, {'optim.d_lr.x': 1})
   with pytest.raises(TypeError, match='could not override|cannot be casted'):
-    sweeps.apply_overrides(config, {'optim.d_lr': 'fast'})
+    points.apply_overrides(config, {'optim.d_lr': 'fast'})

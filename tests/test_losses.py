@@ -103,3 +103,65 @@ def test_losses_are_differentiable_and_finite_for_large_logits():
   for name, objective in losses.OBJECTIVES.items():
     grads = jax.grad(lambda r: objective.d_loss(real_logits=r, fake_logits=-r)[0])(big)
     assert np.all(np.isfinite(np.asarray(grads))), name
+
+
+def test_r2_penalty_is_r1_on_generated_data():
+  d_fn = lambda x: 0.5 * jnp.sum(x ** 2, axis=-1)
+  fake = jnp.array([[1.0, 1.0], [2.0, 0.0]])
+  assert float(penalties.r2_penalty(d_fn, fake=fake)) == pytest.approx(3.0)  # mean of [2, 4]
+
+
+def _packed(d_fn, pack):
+  """A packed D in the Packed wrapper's layout: consecutive examples concatenated."""
+  return lambda x: d_fn(x.reshape(x.shape[0] // pack, -1))
+
+
+def test_packed_penalties_take_one_norm_per_pack():
+  # A linear critic of packs of 2 two-vectors, weights w (4 numbers): each pack's gradient is w,
+  # norm 5, split over its two examples ([3, 0] and [0, 4]); per example the norms would be 3
+  # and 4.
+  w = jnp.array([3.0, 0.0, 0.0, 4.0])
+  d_fn = _packed(lambda packs: packs @ w, 2)
+  real, fake = jnp.ones((4, 2)), jnp.zeros((4, 2))
+  eps = jnp.array([0.1, 0.7, 0.3, 0.9])
+  gp = penalties.gradient_penalty(d_fn, real=real, fake=fake, epsilon=eps, pack=2)
+  assert float(gp) == pytest.approx((5.0 - 1.0) ** 2, rel=1e-5)
+  assert float(penalties.r1_penalty(d_fn, real=real, pack=2)) == pytest.approx(25.0)
+  assert float(penalties.r2_penalty(d_fn, fake=fake, pack=2)) == pytest.approx(25.0)
+  # Per example instead: (3 - 1)^2 and (4 - 1)^2 averaged, which is not the pack's.
+  assert float(penalties.r1_penalty(d_fn, real=real)) == pytest.approx(12.5)
+
+
+def test_packed_gradient_penalty_interpolates_whole_packs():
+  # D(pack) = sum(pack^2) / 2 has gradient the pack itself: at eps r + (1 - eps) f with r = 1,
+  # f = 0, a pack of 2 two-vectors has norm 2 eps, where eps is the pack's first example's.
+  d_fn = _packed(lambda packs: 0.5 * jnp.sum(packs ** 2, axis=-1), 2)
+  eps = jnp.array([0.25, 0.9, 0.75, 0.1])
+  gp = penalties.gradient_penalty(d_fn, real=jnp.ones((4, 2)), fake=jnp.zeros((4, 2)),
+                                  epsilon=eps, pack=2)
+  expected = np.mean((2 * np.array([0.25, 0.75]) - 1) ** 2)
+  assert float(gp) == pytest.approx(expected, rel=1e-4)
+
+
+def test_dragan_penalty_at_perturbed_real_points():
+  # D(x) = sum(x^2)/2: gradient x at x_hat = x + alpha * 0.5 std(x) u. Real x = [[0, 2]]
+  # (std over elements 1), u = [1, 0], alpha 1: x_hat = [0.5, 2], norm sqrt(4.25).
+  d_fn = lambda x: 0.5 * jnp.sum(x ** 2, axis=-1)
+  real = jnp.array([[0.0, 2.0]])
+  dragan = penalties.dragan_penalty(d_fn, real=real, noise=jnp.array([[1.0, 0.0]]),
+                                    alpha=jnp.array([1.0]), axis_name=None)
+  assert float(dragan) == pytest.approx((np.sqrt(4.25) - 1.0) ** 2, rel=1e-5)
+  # alpha 0: the real point itself, norm 2.
+  dragan = penalties.dragan_penalty(d_fn, real=real, noise=jnp.array([[1.0, 0.0]]),
+                                    alpha=jnp.array([0.0]), axis_name=None)
+  assert float(dragan) == pytest.approx(1.0, rel=1e-5)
+
+
+def test_every_use_of_randomness_in_the_step_has_its_own_purpose():
+  # The step folds a purpose into its key for each use; two uses with one purpose would share
+  # random numbers (as the gradient penalty and R1 once shared their dropout masks).
+  from gan_jax.families import gan
+  purposes = {name: value for name, value in vars(gan).items()
+              if name.startswith(('_D_', '_G_', '_DROPOUT', '_DRAGAN'))}
+  assert len(purposes) >= 14
+  assert len(set(purposes.values())) == len(purposes), purposes

@@ -15,7 +15,7 @@ import numpy as np
 
 from conftest import REPO, load_experiment
 from gan_jax import checkpointing, parallel, train
-from gan_jax.launch import sweeps
+from gan_jax.sweeps import points
 
 EXPERIMENT = 'experiments/dcgan_digits.py:smoke'  # batch norm: statistics cross processes
 
@@ -38,11 +38,11 @@ def _two_processes(workdir, log_dir, steps):
 
 def _restore(workdir):
   config = load_experiment('dcgan_digits')
-  spec, generator, discriminator, _ = train.build(config)
+  _, family = train.build(config)
   mesh = parallel.make_mesh(jax.devices()[:1])
-  template, _ = train.abstract_state(config, generator, discriminator, spec, mesh)
+  template, _ = train.abstract_state(family, mesh)
   ckpt = checkpointing.Checkpointer(str(workdir), read_only=True)
-  state, data_state = ckpt.restore(template)
+  state, data_state, _ = ckpt.restore(template)
   ckpt.close()
   return jax.device_get(state), data_state
 
@@ -70,9 +70,11 @@ def test_two_processes_match_one_and_resume_from_their_checkpoint(tmp_path):
   assert int(state_1.step) == int(state_2.step) == 4
   assert data_1 == data_2  # the same position in the same data stream
   for name in ('g', 'd'):
-    for a, b in zip(jax.tree.leaves(getattr(state_1, name)), jax.tree.leaves(getattr(state_2, name))):
+    for a, b in zip(jax.tree.leaves(state_1.players[name]),
+                    jax.tree.leaves(state_2.players[name])):
       np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-6)
-  for a, b in zip(jax.tree.leaves(state_1.ema_params), jax.tree.leaves(state_2.ema_params)):
+  # The EMA generator with its own (standing) statistics, computed on 2 processes alike.
+  for a, b in zip(jax.tree.leaves(state_1.ema), jax.tree.leaves(state_2.ema)):
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
 
   # Only process 0 wrote logs and pictures: one line per log step, not one per process.
@@ -108,4 +110,4 @@ def test_a_signal_to_one_process_stops_all_at_one_step_with_a_checkpoint(tmp_pat
   assert all(len(s) == 1 for s in stopped), stopped
   steps = {s[0].split('at step ')[1].split(';')[0] for s in stopped}
   assert len(steps) == 1  # both processes stopped after the same step...
-  assert sweeps.latest_checkpoint(str(workdir)) == int(steps.pop())  # ...and saved it
+  assert points.latest_checkpoint(str(workdir)) == int(steps.pop())  # ...and saved it

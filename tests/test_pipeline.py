@@ -25,9 +25,9 @@ def test_batches_straddle_epochs():
 
 
 def test_same_seed_same_stream_other_seed_other_stream():
-  a = pipeline.Batches(_examples(), global_batch=4, seed=1).next(3)
-  b = pipeline.Batches(_examples(), global_batch=4, seed=1).next(3)
-  c = pipeline.Batches(_examples(), global_batch=4, seed=2).next(3)
+  a = pipeline.Batches(_examples(), global_batch=4, seed=1).next(3)['image']
+  b = pipeline.Batches(_examples(), global_batch=4, seed=1).next(3)['image']
+  c = pipeline.Batches(_examples(), global_batch=4, seed=2).next(3)['image']
   np.testing.assert_array_equal(a, b)
   assert not np.array_equal(a, c)
   assert a.shape == (3, 4, 1)
@@ -40,7 +40,10 @@ def test_resume_from_state_gives_the_rest_of_the_stream():
   head = first.next(2)
   second = pipeline.Batches(_examples(), global_batch=4, seed=0)
   second.set_state(first.get_state())
-  np.testing.assert_array_equal(np.concatenate([head, second.next(4)]), expected)
+  rest = second.next(4)
+  assert head.keys() == rest.keys() == {'image', 'label'}
+  for key in head:  # every entry of the batch resumes, labels too
+    np.testing.assert_array_equal(np.concatenate([head[key], rest[key]]), expected[key])
 
 
 def test_state_from_another_stream_is_refused():

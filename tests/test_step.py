@@ -11,21 +11,31 @@ from jax.sharding import PartitionSpec as P
 
 from conftest import load_experiment
 from gan_jax import configs, parallel, steps, train
+from gan_jax.families import gan
 from gan_jax.models import mlp
 
 
+def _batch(spec, local, labels=None):
+  """A batch dict as the pipeline gives it: the examples under the data's key, and labels."""
+  if labels is None:
+    labels = np.zeros(local.shape[:2], np.int32)
+  return {spec.key: local.astype(np.float32), 'label': labels.astype(np.int32)}
+
+
 def _run(config, devices, num_steps=3, seed=0):
-  spec, g, d, objective = train.build(config)
+  spec, family = train.build(config)
   mesh = parallel.make_mesh(devices)
-  _, init = train.abstract_state(config, g, d, spec, mesh)
+  _, init = train.abstract_state(family, mesh)
   state = init(jax.random.PRNGKey(config.seed))
-  step = train.sharded_step(config, g, d, objective, mesh)
+  step = train.sharded_step(config, family, mesh)
   rng = np.random.default_rng(seed)
   history = []
   for _ in range(num_steps):
     local = rng.uniform(-1, 1, (config.train.d_steps, config.train.batch_size, *spec.shape))
-    state, metrics = step(state, parallel.global_batch_array(local.astype(np.float32), mesh))
+    labels = rng.integers(0, max(spec.num_classes, 1), local.shape[:2])
+    state, metrics = step(state, parallel.global_batch_array(_batch(spec, local, labels), mesh))
     history.append(jax.device_get(metrics))
+  state = train.sharded_refresh(config, family, mesh)(state)  # the EMA's own statistics
   return jax.device_get(state), history
 
 
@@ -50,6 +60,13 @@ CASES = {
     # ... with G's batch norm per pack slot: each slot's statistics over the global batch.
     'mlp_pacgan4_slot_norm': dict(experiment='gan_ring', loss='non_saturating', d_steps=1,
                                   pack=4, pack_norm='slot'),
+    # Packed D with every penalty (per pack), R1 and R2 lazily every 2 steps.
+    'mlp_pacgan2_all_penalties': dict(experiment='gan_ring', loss='wasserstein_gp', d_steps=1,
+                                      pack=2, r1=1.0, r2=1.0, dragan=1.0, every=2),
+    # Class-conditional: labels in G (conditional batch norm) and D (projection, ACGAN head).
+    'cdcgan_projection': dict(experiment='cdcgan_digits', loss='non_saturating', d_steps=1),
+    'cdcgan_acgan': dict(experiment='cdcgan_digits', loss='hinge', d_steps=2,
+                         conditioning='acgan'),
 }
 
 
@@ -62,6 +79,10 @@ def test_one_device_equals_eight(case):
   config.train.d_steps = opts['d_steps']
   config.model.pack = opts.get('pack', 1)
   config.model.pack_norm = opts.get('pack_norm', 'batch')
+  config.model.conditioning = opts.get('conditioning', config.model.conditioning)
+  config.loss.r2_gamma = opts.get('r2', 0.0)
+  config.loss.dragan_weight = opts.get('dragan', 0.0)
+  config.loss.penalty_every = opts.get('every', 1)
   config.train.batch_size = 32
   state_1, metrics_1 = _run(config, jax.devices()[:1])
   state_8, metrics_8 = _run(config, jax.devices()[:8])
@@ -70,17 +91,16 @@ def test_one_device_equals_eight(case):
     assert m1.keys() == m8.keys()
     for key in m1:
       np.testing.assert_allclose(m1[key], m8[key], rtol=2e-4, atol=1e-5, err_msg=key)
-  _assert_trees_close(state_1.g.params, state_8.g.params, rtol=1e-3, atol=1e-5)
-  _assert_trees_close(state_1.d.params, state_8.d.params, rtol=1e-3, atol=1e-5)
-  _assert_trees_close(state_1.g.batch_stats, state_8.g.batch_stats, rtol=1e-3, atol=1e-5)
-  _assert_trees_close(state_1.d.batch_stats, state_8.d.batch_stats, rtol=1e-3, atol=1e-5)
-  _assert_trees_close(state_1.ema_params, state_8.ema_params, rtol=1e-3, atol=1e-5)
+  _assert_trees_close(state_1.players['g'].params, state_8.players['g'].params, rtol=1e-3, atol=1e-5)
+  _assert_trees_close(state_1.players['d'].params, state_8.players['d'].params, rtol=1e-3, atol=1e-5)
+  _assert_trees_close(state_1.players['g'].batch_stats, state_8.players['g'].batch_stats, rtol=1e-3, atol=1e-5)
+  _assert_trees_close(state_1.players['d'].batch_stats, state_8.players['d'].batch_stats, rtol=1e-3, atol=1e-5)
+  _assert_trees_close(state_1.ema, state_8.ema, rtol=1e-3, atol=1e-5)
   # ...and training did move the parameters (the comparison is not between two initial states).
-  _, init = train.abstract_state(config, *train.build(config)[1:3], train.build(config)[0],
-                                 parallel.make_mesh(jax.devices()[:1]))
+  _, init = train.abstract_state(train.build(config)[1], parallel.make_mesh(jax.devices()[:1]))
   initial = jax.device_get(init(jax.random.PRNGKey(config.seed)))
-  moved = jax.tree.map(lambda a, b: float(np.abs(a - b).max()), initial.g.params,
-                       state_8.g.params)
+  moved = jax.tree.map(lambda a, b: float(np.abs(a - b).max()), initial.players['g'].params,
+                       state_8.players['g'].params)
   assert max(jax.tree.leaves(moved)) > 1e-4
 
 
@@ -116,17 +136,18 @@ def test_d_steps_use_separate_real_batches():
   config.train.d_steps = 2
   config.train.batch_size = 16
   config.train.ema_decay = 0.0
-  spec, g, d, objective = train.build(config)
+  spec, family = train.build(config)
   mesh = parallel.make_mesh(jax.devices()[:2])
-  _, init = train.abstract_state(config, g, d, spec, mesh)
-  step = train.sharded_step(config, g, d, objective, mesh)
+  _, init = train.abstract_state(family, mesh)
+  step = train.sharded_step(config, family, mesh)
   a = np.random.default_rng(0).normal(size=(1, 16, 2)).astype(np.float32)
   b = a + 3.0
-  batches = lambda first, second: parallel.global_batch_array(np.concatenate([first, second]), mesh)
+  batches = lambda first, second: parallel.global_batch_array(
+      _batch(spec, np.concatenate([first, second])), mesh)
   s1, _ = step(init(jax.random.PRNGKey(0)), batches(a, b))
   s2, _ = step(init(jax.random.PRNGKey(0)), batches(b, a))
-  diff = jax.tree.map(lambda x, y: float(jnp.abs(x - y).max()), jax.device_get(s1.d.params),
-                      jax.device_get(s2.d.params))
+  diff = jax.tree.map(lambda x, y: float(jnp.abs(x - y).max()), jax.device_get(s1.players['d'].params),
+                      jax.device_get(s2.players['d'].params))
   assert max(jax.tree.leaves(diff)) > 1e-6
 
 
@@ -142,11 +163,11 @@ def test_simultaneous_updates_take_g_against_the_discriminator_the_step_started_
     return state
   sim_slow, sim_fast = one_step('simultaneous', 1e-4), one_step('simultaneous', 0.1)
   alt_slow, alt_fast = one_step('alternating', 1e-4), one_step('alternating', 0.1)
-  _assert_trees_close(sim_slow.g.params, sim_fast.g.params, rtol=0, atol=1e-7)
-  diff = jax.tree.map(lambda x, y: float(np.abs(x - y).max()), alt_slow.g.params,
-                      alt_fast.g.params)
+  _assert_trees_close(sim_slow.players['g'].params, sim_fast.players['g'].params, rtol=0, atol=1e-7)
+  diff = jax.tree.map(lambda x, y: float(np.abs(x - y).max()), alt_slow.players['g'].params,
+                      alt_fast.players['g'].params)
   assert max(jax.tree.leaves(diff)) > 1e-5
-  _assert_trees_close(sim_fast.d.params, alt_fast.d.params, rtol=0, atol=1e-7)
+  _assert_trees_close(sim_fast.players['d'].params, alt_fast.players['d'].params, rtol=0, atol=1e-7)
 
 
 def test_g_steps_take_that_many_generator_updates_after_the_same_discriminator_update():
@@ -159,10 +180,10 @@ def test_g_steps_take_that_many_generator_updates_after_the_same_discriminator_u
     state, metrics = _run(config, jax.devices()[:2], num_steps=1)
     return state, metrics[0]
   (once, m1), (twice, m2) = one_step(1), one_step(2)
-  assert (int(once.g.step), int(twice.g.step), int(twice.d.step)) == (1, 2, 1)
-  diff = jax.tree.map(lambda x, y: float(np.abs(x - y).max()), once.g.params, twice.g.params)
+  assert (int(once.players['g'].step), int(twice.players['g'].step), int(twice.players['d'].step)) == (1, 2, 1)
+  diff = jax.tree.map(lambda x, y: float(np.abs(x - y).max()), once.players['g'].params, twice.players['g'].params)
   assert max(jax.tree.leaves(diff)) > 1e-6
-  _assert_trees_close(once.d.params, twice.d.params, rtol=0, atol=0)
+  _assert_trees_close(once.players['d'].params, twice.players['d'].params, rtol=0, atol=0)
   assert m1['d_loss'] == m2['d_loss'] and m1['g_loss'] != m2['g_loss']
 
 
@@ -175,8 +196,8 @@ def _slot_generator():
 
 def test_generate_per_slot_normalises_each_slot_over_its_own_examples():
   g, variables, z = _slot_generator()
-  fake, stats = steps.generate(g, variables['params'], variables['batch_stats'], z, slots=3)
-  whole, whole_stats = steps.generate(g, variables['params'], variables['batch_stats'], z)
+  fake, stats = gan.generate(g, variables['params'], variables['batch_stats'], z, slots=3)
+  whole, whole_stats = gan.generate(g, variables['params'], variables['batch_stats'], z)
   runs = [g.apply(variables, z[i::3], train=True, mutable=['batch_stats']) for i in range(3)]
   # Slot i of every pack (examples i, i + 3, ...) is the generator run on that slot alone...
   for i, (x, _) in enumerate(runs):
@@ -202,8 +223,8 @@ def test_slot_norm_changes_nothing_for_a_generator_without_batch_norm():
     return state, metrics[-1]
   (joint, m_joint), (slot, m_slot) = one_step('batch', 'none'), one_step('slot', 'none')
   np.testing.assert_allclose(m_slot['d_loss'], m_joint['d_loss'], rtol=1e-5)
-  _assert_trees_close(slot.g.params, joint.g.params, rtol=1e-4, atol=1e-6)
-  _assert_trees_close(slot.d.params, joint.d.params, rtol=1e-4, atol=1e-6)
+  _assert_trees_close(slot.players['g'].params, joint.players['g'].params, rtol=1e-4, atol=1e-6)
+  _assert_trees_close(slot.players['d'].params, joint.players['d'].params, rtol=1e-4, atol=1e-6)
   # With batch norm the two settings are different steps.
   (joint, m_joint), (slot, m_slot) = one_step('batch', 'batch'), one_step('slot', 'batch')
   assert abs(float(m_slot['g_loss'] - m_joint['g_loss'])) > 1e-6
@@ -214,10 +235,10 @@ def test_ema_off_keeps_ema_equal_to_params():
   config.train.ema_decay = 0.0
   config.train.batch_size = 16
   state, _ = _run(config, jax.devices()[:2], num_steps=2)
-  _assert_trees_close(state.ema_params, state.g.params, rtol=0, atol=0)
+  _assert_trees_close(state.ema['g'].params, state.players['g'].params, rtol=0, atol=0)
   config.train.ema_decay = 0.9
   state, _ = _run(config, jax.devices()[:2], num_steps=2)
-  diff = jax.tree.map(lambda x, y: float(np.abs(x - y).max()), state.ema_params, state.g.params)
+  diff = jax.tree.map(lambda x, y: float(np.abs(x - y).max()), state.ema['g'].params, state.players['g'].params)
   assert max(jax.tree.leaves(diff)) > 0
 
 
@@ -227,7 +248,7 @@ def test_bfloat16_compute_keeps_float32_parameters_and_tracks_float32():
   state_32, metrics_32 = _run(config, jax.devices()[:2], num_steps=2)
   config.train.dtype = 'bfloat16'
   state_16, metrics_16 = _run(config, jax.devices()[:2], num_steps=2)
-  for leaf in jax.tree.leaves(state_16.g.params) + jax.tree.leaves(state_16.d.params):
+  for leaf in jax.tree.leaves(state_16.players['g'].params) + jax.tree.leaves(state_16.players['d'].params):
     assert leaf.dtype == np.float32
   # Same losses to bfloat16 precision, but not bit-identical (the compute dtype did change).
   np.testing.assert_allclose(metrics_16[0]['d_loss'], metrics_32[0]['d_loss'], rtol=2e-2)
@@ -245,14 +266,15 @@ def test_cpu_convolutions_option_moves_convolutions_off_ynnpack_and_keeps_the_st
   config = load_experiment('dcgan_digits')
   config.train.batch_size = 16
   mesh = parallel.make_mesh(jax.devices()[:1])
-  spec, g, d, objective = train.build(config)
-  abstract, _ = train.abstract_state(config, g, d, spec, mesh)
-  batch = jax.ShapeDtypeStruct((1, 16, *spec.shape), jnp.float32,
-                               sharding=parallel.batch_sharding(mesh, 2))
+  spec, family = train.build(config)
+  abstract, _ = train.abstract_state(family, mesh)
+  sharding = parallel.batch_sharding(mesh, 2)
+  batch = {'image': jax.ShapeDtypeStruct((1, 16, *spec.shape), jnp.float32, sharding=sharding),
+           'label': jax.ShapeDtypeStruct((1, 16), jnp.int32, sharding=sharding)}
   texts = {}
   for choice in ('eigen', 'default'):
     config.train.cpu_convolutions = choice
-    step = train.sharded_step(config, g, d, objective, mesh)
+    step = train.sharded_step(config, family, mesh)
     texts[choice] = step.lower(abstract, batch).compile().as_text()
   assert parallel.compiler_options(mesh, 'default') is None
   assert parallel.compiler_options(mesh, 'eigen')
@@ -266,7 +288,7 @@ def test_cpu_convolutions_option_moves_convolutions_off_ynnpack_and_keeps_the_st
   state_d, metrics_d = _run(config, jax.devices()[:1], num_steps=2)
   for me, md in zip(metrics_e, metrics_d):
     np.testing.assert_allclose(me['d_loss'], md['d_loss'], rtol=1e-4)
-  _assert_trees_close(state_e.g.params, state_d.g.params, rtol=1e-3, atol=1e-5)
+  _assert_trees_close(state_e.players['g'].params, state_d.players['g'].params, rtol=1e-3, atol=1e-5)
 
 
 def test_cpu_convolutions_rejects_unknown_names_and_unsupported_options(monkeypatch):

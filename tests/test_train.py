@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 from conftest import REPO, load_experiment
-from gan_jax import checkpointing, sample, train, writers
+from gan_jax import checkpointing, runs, sample, train, writers
 from gan_jax.data import pipeline
 
 
@@ -53,7 +53,7 @@ def test_resume_is_exact(tmp_path):
   # The data stream resumed too: the checkpoints record the same position.
   ckpt = checkpointing.Checkpointer(str(tmp_path / 'split'), read_only=True)
   template = jax.tree.map(np.asarray, jax.device_get(whole))
-  _, data_state = ckpt.restore(template)
+  _, data_state, _ = ckpt.restore(template)
   ckpt.close()
   assert data_state['next_batch'] == 2 * n * 1  # d_steps = 1
 
@@ -67,16 +67,36 @@ def test_dcgan_resume_is_exact_and_restores_on_another_device_count(tmp_path):
   # Written on 8 devices, resumed on 2: the same global batch gives the same result.
   resumed = train.train_and_evaluate(config, str(tmp_path / 'split'), devices=jax.devices()[:2])
   assert int(resumed.step) == 4
-  for a, b in zip(jax.tree.leaves(jax.device_get(whole.g.params)),
-                  jax.tree.leaves(jax.device_get(resumed.g.params))):
+  for a, b in zip(jax.tree.leaves(jax.device_get(whole.players['g'].params)),
+                  jax.tree.leaves(jax.device_get(resumed.players['g'].params))):
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 
 
-def test_finished_run_says_so_and_does_not_train(tmp_path, caplog):
+def test_conditional_resume_is_exact(tmp_path):
+  # Labels in the batches and in G's and D's inputs: a resumed run sees the same ones.
+  config = load_experiment('cdcgan_digits')
+  config.model.conditioning = 'acgan'
+  whole = train.train_and_evaluate(config, str(tmp_path / 'whole'))
+  config.train.steps = 2
+  train.train_and_evaluate(config, str(tmp_path / 'split'))
+  config.train.steps = 4
+  resumed = train.train_and_evaluate(config, str(tmp_path / 'split'))
+  _assert_same_tree(whole, resumed)
+
+
+def test_finished_run_says_so_and_does_not_train(tmp_path, caplog, monkeypatch):
   config = _ring_config(2)
   state = train.train_and_evaluate(config, str(tmp_path))
   mtime = os.path.getmtime(tmp_path / 'metrics.jsonl')
   absl_logging.set_verbosity(absl_logging.INFO)
+
+  def no_data(*args, **kwargs):
+    raise AssertionError('a finished run opened its dataset')
+  from gan_jax import data as data_lib
+  from gan_jax.evaluators import evaluator
+  monkeypatch.setattr(data_lib, 'open_source', no_data)
+  monkeypatch.setattr(evaluator, 'Evaluator', no_data)
+  config.evals.update(metrics=('modes',), every=1)  # a finished run evaluates nothing
   with caplog.at_level(logging.INFO):
     again = train.train_and_evaluate(config, str(tmp_path))
   _assert_same_tree(state, again)
@@ -93,7 +113,7 @@ def test_nan_loss_stops_naming_the_step_and_keeps_good_checkpoints(tmp_path, mon
   def poisoned_next(self, num_batches=1):
     batch = real_next(self, num_batches)
     if self.next_batch > 3:  # the 4th batch onwards holds NaN
-      batch = batch * np.nan
+      batch = {**batch, 'points': batch['points'] * np.nan}
     return batch
 
   monkeypatch.setattr(pipeline.Batches, 'next', poisoned_next)
@@ -101,11 +121,59 @@ def test_nan_loss_stops_naming_the_step_and_keeps_good_checkpoints(tmp_path, mon
     train.train_and_evaluate(config, str(tmp_path))
   ckpt = checkpointing.Checkpointer(str(tmp_path), read_only=True)
   assert ckpt.all_steps() == [2]
-  spec, g, d, _ = train.build(config)
-  template, _ = train.abstract_state(config, g, d, spec, train.parallel.make_mesh())
-  state, _ = ckpt.restore(template)
+  _, family = train.build(config)
+  template, _ = train.abstract_state(family, train.parallel.make_mesh())
+  state, _, _ = ckpt.restore(template)
   ckpt.close()
   assert all(np.all(np.isfinite(x)) for x in jax.tree.leaves(jax.device_get(state)))
+
+
+def _save_legacy_checkpoint(config, workdir, step=2):
+  """A checkpoint in the layout before families: GANState(step, g, d, ema_params, rng)."""
+  import flax
+  from typing import Any
+  from gan_jax import parallel
+
+  @flax.struct.dataclass
+  class OldState:
+    step: Any
+    g: Any
+    d: Any
+    ema_params: Any
+    rng: Any
+
+  _, family = train.build(config)
+  _, init = train.abstract_state(family, parallel.make_mesh(jax.devices()[:1]))
+  new = jax.device_get(init(jax.random.PRNGKey(0)))
+  ema = jax.tree.map(lambda x: x + 0.01, new.players['g'].params)
+  old = OldState(step=np.int32(step), g=new.players['g'], d=new.players['d'], ema_params=ema,
+                 rng=new.rng)
+  ckpt = checkpointing.Checkpointer(str(workdir))
+  ckpt.save(step, old, {'next_batch': step, 'seed': config.seed,
+                        'global_batch': config.train.batch_size, 'num_examples': 1797})
+  ckpt.close()
+  saved = config.to_dict()
+  for section, field in (('train', 'ema_stats'), ('optim', 'schedule'), ('loss', 'r2_gamma')):
+    del saved[section][field]   # fields this version added
+  del saved['family']
+  (workdir / 'config.json').write_text(json.dumps(saved))
+  return ema
+
+
+def test_a_checkpoint_from_before_families_still_samples_and_resumes(tmp_path, caplog):
+  config = load_experiment('dcgan_digits')
+  ema = _save_legacy_checkpoint(config, tmp_path)
+  absl_logging.set_verbosity(absl_logging.INFO)
+  with caplog.at_level(logging.WARNING):
+    _, _, _, state = runs.restore(str(tmp_path))
+  assert any('predates families' in r.getMessage() for r in caplog.records)
+  assert int(state.step) == 2
+  _assert_same_tree(state.ema['g'].params, ema)
+  _, samples, _ = sample.draw(str(tmp_path), num=4)
+  assert samples.shape == (4, 32, 32, 1) and np.isfinite(samples).all()
+  # Training resumes from it into the new layout.
+  resumed = train.train_and_evaluate(config, str(tmp_path))
+  assert int(resumed.step) == 4 and set(resumed.players) == {'g', 'd'}
 
 
 def _run_main(args, **kwargs):
@@ -188,12 +256,12 @@ def test_sample_command_on_a_run(digits_run, tmp_path):
   grid = np.asarray(Image.open(out))
   assert grid.shape == (3 * 33 + 1, 3 * 33 + 1, 3)
   # In-process: the same seed gives the same images, another seed others.
-  _, a = sample.draw(str(digits_run), num=9, seed=3)
-  _, b = sample.draw(str(digits_run), num=9, seed=3)
-  _, c = sample.draw(str(digits_run), num=9, seed=4)
+  _, a, _ = sample.draw(str(digits_run), num=9, seed=3)
+  _, b, _ = sample.draw(str(digits_run), num=9, seed=3)
+  _, c, _ = sample.draw(str(digits_run), num=9, seed=4)
   np.testing.assert_array_equal(a, b)
   assert np.abs(a - c).max() > 0.05 * np.abs(a).max() > 0  # tiny outputs after 4 steps
-  path, strip = sample.draw(str(digits_run), num=2, interpolate=True, interpolation_steps=5)
+  path, strip, _ = sample.draw(str(digits_run), num=2, interpolate=True, interpolation_steps=5)
   assert strip.shape == (10, 32, 32, 1)
   assert np.asarray(Image.open(path)).shape == (2 * 33 + 1, 5 * 33 + 1, 3)
   # The ends of each row are the generator's images of the two end latents.

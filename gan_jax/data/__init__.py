@@ -36,7 +36,12 @@ NAMES = EMBEDDED + ('folder', 'stacked_mnist') + TFDS_CATALOG
 class DataSpec:
   shape: tuple[int, ...]        # one example, e.g. (32, 32, 1) or (2,)
   kind: str                     # 'image' (NHWC in [-1, 1]) or 'points'
-  num_classes: int = 0
+  num_classes: int = 0          # classes of the labels; 0 when the data has none
+
+  @property
+  def key(self) -> str:
+    """The batch entry that holds the examples: 'image' or 'points'."""
+    return 'image' if self.kind == 'image' else 'points'
 
 
 def _synthetic(c, seed):
@@ -52,7 +57,9 @@ def uses_folder(c) -> bool:
 
 def spec(c) -> DataSpec:
   if c.name in MIXTURES:
-    return DataSpec((1,) if c.name == 'gaussian_1d' else (2,), 'points')
+    # Labels: each point's mixture component (a conditional GAN may take them).
+    return DataSpec((1,) if c.name == 'gaussian_1d' else (2,), 'points',
+                    c.get('num_classes', 0))
   if c.name in STACKED:
     return DataSpec((c.image_size, c.image_size, 3), 'image', 1000)
   channels = 1 if c.name == 'digits' else c.get('channels', 3)
@@ -65,7 +72,7 @@ def check(c) -> None:
       and not c.get('path')
       and importlib.util.find_spec('tensorflow_datasets') is not None):
     from gan_jax.data import tfds_source  # only a TFDS name needs TFDS
-    tfds_source.builder(c)  # raises for a name that is neither ours nor in the TFDS catalog
+    tfds_source.builder(c, NAMES)  # raises for a name neither ours nor in the TFDS catalog
   if c.name == 'folder' and not c.get('path'):
     raise ValueError("data.name='folder' needs --config.data.path=DIR, a folder of images")
   if c.get('path') and c.name in EMBEDDED:

@@ -7,6 +7,11 @@ global batch does not depend on how many processes read it. The only state is th
 next global batch, saved in every checkpoint, so a resumed run sees exactly the batches it would
 have seen had it never stopped.
 
+Batches are dicts: a source's `read` gives `(examples, labels)`, which become
+`{example_key: examples, 'label': labels}` (`example_key` 'image' or 'points'), or a dict of
+entries of its own (paired or unpaired images, for instance), carried as they are. Every entry
+is stacked and split the same way, so a global batch holds all of them.
+
 Reading runs on grain: a `MapDataset` whose element j is the j-th training step's
 (d_steps, local_batch, ...) block, read by `source.read` and prefetched by `data.workers`
 threads. Elements are whole batches rather than single examples: grain's per-example path
@@ -32,7 +37,7 @@ class Batches:
 
   def __init__(self, source, *, global_batch: int, seed: int, process_index: int = 0,
                process_count: int = 1, next_batch: int = 0, workers: int = 0,
-               prefetch: int = 2):
+               prefetch: int = 2, example_key: str = 'image'):
     if len(source) == 0:
       raise ValueError('the dataset is empty')
     if global_batch % process_count:
@@ -46,6 +51,7 @@ class Batches:
     self.next_batch = next_batch
     self.workers = workers
     self.prefetch = prefetch
+    self.example_key = example_key
     self._iterator = None
     self._iterator_at = None  # (next_batch, batches per element) the iterator continues from
 
@@ -60,12 +66,15 @@ class Batches:
       out[mask] = _permutation(self.seed, int(epoch), n)[positions[mask] % n]
     return out
 
-  def read(self, first_batch: int, num_batches: int):
-    """(examples, labels) of local batches [first, first + num), stacked: (num, local, ...)."""
+  def read(self, first_batch: int, num_batches: int) -> dict[str, np.ndarray]:
+    """Every entry of local batches [first, first + num), stacked: (num, local, ...)."""
     idx = np.concatenate([self.indices(first_batch + i) for i in range(num_batches)])
-    examples, labels = self.source.read(idx)
+    entries = self.source.read(idx)
+    if not isinstance(entries, dict):
+      examples, labels = entries
+      entries = {self.example_key: examples, 'label': labels}
     shape = (num_batches, self.local_batch)
-    return examples.reshape(shape + examples.shape[1:]), labels.reshape(shape)
+    return {k: v.reshape(shape + v.shape[1:]) for k, v in entries.items()}
 
   def _start(self, num_batches: int):
     import grain  # lazy: importing grain takes a while, and sampling never needs it
@@ -75,17 +84,15 @@ class Batches:
     options = grain.ReadOptions(num_threads=self.workers, prefetch_buffer_size=self.prefetch)
     return iter(dataset.to_iter_dataset(options))
 
-  def next_with_labels(self, num_batches: int = 1):
+  def next(self, num_batches: int = 1) -> dict[str, np.ndarray]:
+    """The next `num_batches` local batches of every entry, stacked:
+    (num_batches, local_batch, ...)."""
     if self._iterator is None or self._iterator_at != (self.next_batch, num_batches):
       self._iterator = self._start(num_batches)
-    examples, labels = next(self._iterator)
+    batch = next(self._iterator)
     self.next_batch += num_batches
     self._iterator_at = (self.next_batch, num_batches)
-    return examples, labels
-
-  def next(self, num_batches: int = 1) -> np.ndarray:
-    """The next `num_batches` local batches, stacked: (num_batches, local_batch, ...)."""
-    return self.next_with_labels(num_batches)[0]
+    return batch
 
   def get_state(self) -> dict:
     return {'next_batch': int(self.next_batch), 'seed': int(self.seed),

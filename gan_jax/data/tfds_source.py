@@ -37,16 +37,16 @@ def default_data_dir() -> str:
   return os.path.expanduser(os.environ.get('TFDS_DATA_DIR', '~/tensorflow_datasets'))
 
 
-def builder(data_config):
-  """The TFDS builder of `data_config.name` (raises ValueError for an unknown name)."""
+def builder(data_config, known_names=()):
+  """The TFDS builder of `data_config.name` (raises ValueError for an unknown name, listing
+  `known_names`, the datasets of our own beside the catalog's)."""
   tfds = _tfds()
   data_dir = data_config.get('data_dir') or default_data_dir()
   try:
     return tfds.builder(data_config.name, data_dir=os.path.expanduser(data_dir))
   except tfds.core.registered.DatasetNotFoundError as e:
-    from gan_jax.data import NAMES
     raise ValueError(f'unknown data.name {data_config.name!r}: it is neither one of '
-                     f'{sorted(NAMES)} nor in the TFDS catalog '
+                     f'{sorted(known_names)} nor in the TFDS catalog '
                      f'(https://www.tensorflow.org/datasets/catalog). {str(e).splitlines()[0]}'
                      ) from None
 

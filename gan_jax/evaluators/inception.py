@@ -33,6 +33,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import traverse_util
 
+from gan_jax import files
+
 FID_WEIGHTS_FILE = 'pt_inception-2015-12-05-6726825d.pth'
 FID_WEIGHTS_SOURCE = "the 'fid_weights' release of the pytorch-fid project"
 DEFAULT_WEIGHTS = os.path.expanduser(
@@ -251,14 +253,8 @@ def save_variables(path: str, variables: Mapping) -> None:
   arrays = {k: np.asarray(v) for k, v in flatten_variables(variables).items()}
   directory = os.path.dirname(os.path.abspath(path))
   os.makedirs(directory, exist_ok=True)
-  tmp = f'{path}.tmp{os.getpid()}'
-  try:
-    with open(tmp, 'wb') as f:  # a file object, or np.savez would append '.npz' to the name
-      np.savez(f, **arrays)
-    os.replace(tmp, path)
-  finally:
-    if os.path.exists(tmp):
-      os.remove(tmp)
+  # A file object, or np.savez would append '.npz' to the name.
+  files.write_atomically(path, lambda f: np.savez(f, **arrays))
 
 
 def load_variables(path: str, check: bool = True) -> dict:

@@ -55,6 +55,19 @@ def frechet_distance(features1: np.ndarray, features2: np.ndarray) -> float:
   return frechet_distance_from_fits(*gaussian_fit(features1), *gaussian_fit(features2))
 
 
+def intra_class_fd(real_features: np.ndarray, real_labels: np.ndarray,
+                   fake_features: np.ndarray, fake_labels: np.ndarray) -> float:
+  """The Fréchet distance within each class (real examples of the class against samples
+  generated for it), averaged over the classes present in both; each needs 2 examples."""
+  real_labels, fake_labels = np.asarray(real_labels), np.asarray(fake_labels)
+  classes = [c for c in np.unique(fake_labels)
+             if (real_labels == c).sum() >= 2 and (fake_labels == c).sum() >= 2]
+  if not classes:
+    raise ValueError('intra-class FD needs at least 2 real and 2 generated examples of a class')
+  return float(np.mean([frechet_distance(real_features[real_labels == c],
+                                         fake_features[fake_labels == c]) for c in classes]))
+
+
 def _polynomial_mmd2(x: np.ndarray, y: np.ndarray) -> float:
   """Unbiased MMD^2 with k(a, b) = (a.b / d + 1)^3 (diagonals left out of the within terms)."""
   d = x.shape[1]

@@ -4,7 +4,10 @@ digits (1,000 modes).
 Mixtures (REFERENCES.md): a sample is high quality if it lies within 3 standard deviations of
 its nearest mode's mean; a mode is captured if at least one high-quality sample has it as its
 nearest mode. The reverse KL is KL(p || uniform) for p the histogram of the high-quality
-samples over the modes (samples far from every mode belong to none).
+samples over the modes (samples far from every mode belong to none). When no sample is near
+any mode the histogram is empty; its reverse KL is then defined as log(M), the KL of a
+histogram with all its mass on one of the M modes: the worst value a histogram can have, so
+that no coverage never scores better than any coverage.
 
 Stacked digits: each generated image's three channels are classified separately; its mode is
 the triple of classes. Modes covered = distinct triples seen; KL(p || uniform over the 1,000).
@@ -16,11 +19,12 @@ import numpy as np
 
 
 def kl_to_uniform(counts: np.ndarray) -> float:
-  """KL(p || uniform) of the histogram `counts` (over every possible mode); nan if empty."""
+  """KL(p || uniform) of the histogram `counts` (over every possible mode); for an empty
+  histogram log(len(counts)), the worst value (see the module doc)."""
   counts = np.asarray(counts, np.float64)
   total = counts.sum()
   if total == 0:
-    return float('nan')
+    return float(np.log(len(counts)))
   p = counts[counts > 0] / total
   return float(np.sum(p * np.log(p * len(counts))))
 

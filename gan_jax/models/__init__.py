@@ -1,20 +1,43 @@
-"""Architectures by name. Each family module exports `Generator`, `Discriminator` and
-`build(model_config, out_shape, dtype) -> (generator, discriminator)`.
+"""Architectures by name: `MODELS[name]` is a `Model` entry holding its module's `build` and the
+`defaults` of its config fields. Adding an architecture is its module plus one entry here.
 
-Generators are called as `G(z, train=...)` and return data in the dataset's shape (images NHWC
-in [-1, 1]); discriminators as `D(x, train=...)` and return one logit per example, or with
-`model.pack = k > 1` (PacGAN) one logit per pack of k consecutive examples.
+Each module exports `Generator`, `Discriminator`, `build(model_config, out_shape, dtype,
+num_classes=0) -> (generator, discriminator)` and `defaults(model_config)`.
+
+Generators are called as `G(z, labels, train=...)` and return data in the dataset's shape
+(images NHWC in [-1, 1]); discriminators as `D(x, labels, train=...)` and return one logit per
+example, or with `model.pack = k > 1` (PacGAN) one logit per pack of k consecutive examples.
+`labels` is None for unconditional models. An ACGAN discriminator returns (logits, class
+logits).
 """
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
 
 import flax.linen as nn
 import jax.numpy as jnp
 
 from gan_jax.models import dcgan, mlp
 
+
+@dataclasses.dataclass(frozen=True)
+class Model:
+  build: Callable        # (model_config, out_shape, dtype, num_classes) -> (G, D)
+  defaults: Callable     # (model_config) -> None: sets the architecture's fields
+
+
 MODELS = {
-    'mlp': mlp.build,
-    'dcgan': dcgan.build,
+    'mlp': Model(mlp.build, mlp.defaults),
+    'dcgan': Model(dcgan.build, dcgan.defaults),
 }
+
+
+def get(name: str) -> Model:
+  if name not in MODELS:
+    raise ValueError(f'unknown model.name {name!r}; choose one of {sorted(MODELS)}')
+  return MODELS[name]
 
 
 class Packed(nn.Module):
@@ -25,7 +48,9 @@ class Packed(nn.Module):
   pack: int
 
   @nn.compact
-  def __call__(self, x, *, train: bool):
+  def __call__(self, x, labels=None, *, train: bool):
+    if labels is not None:
+      raise ValueError('a packed discriminator takes no labels: PacGAN is unconditional here')
     n = x.shape[0]
     if n % self.pack:
       raise ValueError(f'{n} examples cannot be split into packs of {self.pack}')
@@ -35,14 +60,15 @@ class Packed(nn.Module):
     return self.discriminator(x, train=train)
 
 
-def build(model_config, out_shape, dtype):
-  if model_config.name not in MODELS:
-    raise ValueError(f'unknown model.name {model_config.name!r}; '
-                     f'choose one of {sorted(MODELS)}')
-  generator, discriminator = MODELS[model_config.name](model_config, tuple(out_shape), dtype)
+def build(model_config, out_shape, dtype, num_classes: int = 0):
+  generator, discriminator = get(model_config.name).build(model_config, tuple(out_shape), dtype,
+                                                          num_classes)
   pack = model_config.get('pack', 1)
   if pack < 1:
     raise ValueError(f'model.pack must be at least 1, got {pack}')
   if pack > 1:
+    if num_classes:
+      raise ValueError(f'model.pack={pack} (PacGAN) is for unconditional games; set '
+                       'model.pack=1 for a conditional one')
     discriminator = Packed(discriminator, pack)
   return generator, discriminator

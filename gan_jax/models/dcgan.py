@@ -1,10 +1,20 @@
-"""DCGAN (Radford et al. 2015) for 32, 64 and 128 pixels, 1 or 3 channels.
+"""DCGAN (Radford et al. 2015) for 32, 64 and 128 pixels, 1 or 3 channels, unconditional or
+class-conditional.
 
 Generator: z -> 4x4 x (width * 2^(n-1)) by a dense layer (the same function as the paper's
 4x4 transposed convolution on a 1x1 input), then n = log2(size / 4) up-convolutions halving the
 width, batch norm and ReLU between them, tanh out. Discriminator: the mirror image with stride-2
 4x4 convolutions, LeakyReLU 0.2, batch norm except on the input layer, one logit out. Batch-norm
 statistics are taken over the global batch through the named mesh axis.
+
+Class-conditional (`num_classes` > 0), by `conditioning`:
+- `concat` (Mirza & Osindero 2014): a one-hot label joined to z, and to D's input as constant
+  channels;
+- `projection` (Miyato & Koyama 2018): conditional batch norm in G (one scale and shift per
+  class, `layers.ConditionalBatchNorm`); D(x, y) = psi(phi(x)) + embed(y) . phi(x), phi(x) D's
+  last feature map, flattened (the features the unconditional D's final layer reads);
+- `acgan` (Odena et al. 2017): G as for projection; D with a second head, class logits from
+  the same features, and returns (logit, class logits).
 """
 
 from __future__ import annotations
@@ -17,6 +27,7 @@ import jax.numpy as jnp
 from gan_jax.models import layers
 
 SUPPORTED_SIZES = (32, 64, 128)
+CONDITIONINGS = ('concat', 'projection', 'acgan')
 
 
 def num_resolutions(size: int) -> int:
@@ -32,23 +43,34 @@ class Generator(nn.Module):
   upconv: str = 'plain'       # how the up-convolutions compute (layers.UPCONV_METHODS)
   upconv_out: str = 'plain'   # ... and the output layer's, to 1 or 3 channels
   upconv_grad: str = 'adjoint'  # their gradients: 'adjoint' or 'autodiff' (layers.UPCONV_GRADS)
+  num_classes: int = 0        # 0: unconditional
+  conditioning: str = 'projection'  # with classes: 'concat', or conditional batch norm
   axis_name: str | None = 'batch'
   dtype: jnp.dtype = jnp.float32
 
   @nn.compact
-  def __call__(self, z, *, train: bool):
+  def __call__(self, z, labels=None, *, train: bool):
     size, _, channels = self.out_shape
     n = num_resolutions(size)
-    norm = lambda: layers.norm_layer(self.norm, train=train, axis_name=self.axis_name,
-                                     dtype=self.dtype)
+    conditional_norm = self.num_classes > 0 and self.conditioning != 'concat'
+
+    def norm(x):
+      if conditional_norm:
+        return layers.ConditionalBatchNorm(self.num_classes, axis_name=self.axis_name,
+                                           dtype=self.dtype)(x, labels, train=train)
+      return layers.norm_layer(self.norm, train=train, axis_name=self.axis_name,
+                               dtype=self.dtype)(x)
+    z = z.astype(self.dtype)
+    if self.num_classes and self.conditioning == 'concat':
+      z = jnp.concatenate([z, layers.one_hot_channels(labels, self.num_classes, z)], axis=-1)
     top = self.width * 2 ** (n - 1)
     x = nn.Dense(4 * 4 * top, use_bias=self.norm == 'none', dtype=self.dtype,
-                 kernel_init=layers.dcgan_kernel_init)(z.astype(self.dtype))
-    x = nn.relu(norm()(x.reshape(z.shape[0], 4, 4, top)))
+                 kernel_init=layers.dcgan_kernel_init)(z)
+    x = nn.relu(norm(x.reshape(z.shape[0], 4, 4, top)))
     for i in range(1, n):
       x = layers.UpConv2x(self.width * 2 ** (n - 1 - i), use_bias=self.norm == 'none',
                           method=self.upconv, grad=self.upconv_grad, dtype=self.dtype)(x)
-      x = nn.relu(norm()(x))
+      x = nn.relu(norm(x))
     x = layers.UpConv2x(channels, use_bias=True, method=self.upconv_out,
                         grad=self.upconv_grad, config_key='upconv_out', dtype=self.dtype)(x)
     return jnp.tanh(x).astype(jnp.float32)
@@ -59,13 +81,17 @@ class Discriminator(nn.Module):
   norm: str = 'batch'         # 'layer' or 'none' for gradient-penalty objectives
   downconv: str = 'plain'     # how the strided convolutions compute (layers.DOWNCONV_METHODS)
   downconv_in: str = 'im2col'  # ... and the input layer's, on 1 or 3 channels
+  num_classes: int = 0        # 0: unconditional
+  conditioning: str = 'projection'  # with classes: 'concat', 'projection' or 'acgan'
   axis_name: str | None = 'batch'
   dtype: jnp.dtype = jnp.float32
 
   @nn.compact
-  def __call__(self, x, *, train: bool):
+  def __call__(self, x, labels=None, *, train: bool):
     n = num_resolutions(x.shape[1])
     x = x.astype(self.dtype)
+    if self.num_classes and self.conditioning == 'concat':
+      x = jnp.concatenate([x, layers.one_hot_channels(labels, self.num_classes, x)], axis=-1)
     for i in range(n):
       x = layers.DownConv2x(self.width * 2 ** i, use_bias=i == 0 or self.norm == 'none',
                             method=self.downconv_in if i == 0 else self.downconv,
@@ -75,21 +101,55 @@ class Discriminator(nn.Module):
         x = layers.norm_layer(self.norm, train=train, axis_name=self.axis_name,
                               dtype=self.dtype)(x)
       x = nn.leaky_relu(x, 0.2)
+    features = x.reshape(x.shape[0], -1)
     # The paper's final 4x4 valid convolution to one channel is this dense layer.
-    x = nn.Dense(1, dtype=self.dtype, kernel_init=layers.dcgan_kernel_init)(
-        x.reshape(x.shape[0], -1))
-    return x[:, 0].astype(jnp.float32)
+    logit = nn.Dense(1, dtype=self.dtype, kernel_init=layers.dcgan_kernel_init)(features)[:, 0]
+    if self.num_classes and self.conditioning == 'projection':
+      embed = nn.Embed(self.num_classes, features.shape[-1], dtype=self.dtype,
+                       embedding_init=layers.dcgan_kernel_init, name='class_embedding')
+      logit = logit + jnp.sum(embed(labels) * features, axis=-1)
+    if self.num_classes and self.conditioning == 'acgan':
+      class_logits = nn.Dense(self.num_classes, dtype=self.dtype,
+                              kernel_init=layers.dcgan_kernel_init, name='classifier')(features)
+      return logit.astype(jnp.float32), class_logits.astype(jnp.float32)
+    return logit.astype(jnp.float32)
 
 
-def build(model_config, out_shape, dtype):
+def build(model_config, out_shape, dtype, num_classes: int = 0):
   if len(out_shape) != 3 or out_shape[0] != out_shape[1]:
     raise ValueError(f'DCGAN needs square images (H, W, C), got data shape {tuple(out_shape)}')
   num_resolutions(out_shape[0])
+  conditioning = model_config.get('conditioning', 'projection')
+  if num_classes:
+    if conditioning not in CONDITIONINGS:
+      raise ValueError(f'unknown model.conditioning {conditioning!r}; choose one of '
+                       f'{list(CONDITIONINGS)}')
+    if conditioning != 'concat' and model_config.g_norm != 'batch':
+      raise ValueError(f"model.conditioning={conditioning!r} conditions G's batch norm on the "
+                       f"class; it needs model.g_norm='batch', not {model_config.g_norm!r}")
   g = Generator(out_shape=tuple(out_shape), width=model_config.g_width,
                 norm=model_config.g_norm, upconv=model_config.upconv,
                 upconv_out=model_config.upconv_out, upconv_grad=model_config.upconv_grad,
-                dtype=dtype)
+                num_classes=num_classes, conditioning=conditioning, dtype=dtype)
   d = Discriminator(width=model_config.d_width, norm=model_config.d_norm,
                     downconv=model_config.downconv, downconv_in=model_config.downconv_in,
-                    dtype=dtype)
+                    num_classes=num_classes, conditioning=conditioning, dtype=dtype)
   return g, d
+
+
+def defaults(c) -> None:
+  """The DCGAN architecture's fields of `config.model`, with their defaults."""
+  c.name = 'dcgan'
+  c.g_width = 64              # generator channels at the last hidden layer
+  c.d_width = 64              # discriminator channels at the first layer
+  c.g_norm = 'batch'          # 'batch' | 'layer' | 'none'
+  c.d_norm = 'batch'          # use 'layer' or 'none' with gradient penalties
+  # How the strided convolutions compute. Every method is the same function of the same 4x4
+  # kernel (tested), so checkpoints do not depend on them; they differ only in speed
+  # (docs/PERFORMANCE.md). The image-side layers, with 1 or 3 channels, have their own.
+  c.upconv = 'plain'          # G's transposed convs: 'plain', 'phases' or 'subpixel'
+  c.upconv_out = 'plain'      # G's output layer: the same choices
+  c.upconv_grad = 'adjoint'   # their gradients: through the adjoint strided convolution
+                              # (fast) or 'autodiff' of the method's formulation
+  c.downconv = 'plain'        # D's strided convs: 'plain', 'blocks' or 'im2col'
+  c.downconv_in = 'im2col'    # D's input layer: the same choices

@@ -314,6 +314,34 @@ def norm_layer(kind: str, *, train: bool, axis_name: str | None, dtype):
   raise ValueError(f"unknown normalisation {kind!r}; choose one of 'batch', 'layer', 'none'")
 
 
+class ConditionalBatchNorm(nn.Module):
+  """Batch norm with one scale and one shift per class (de Vries et al. 2017; the projection
+  discriminator's generator): normalised as `norm_layer('batch')`, without its own affine
+  parameters, then x * scale[y] + shift[y]. Scales start at 1 and shifts at 0."""
+  num_classes: int
+  axis_name: str | None = 'batch'
+  dtype: jnp.dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x, labels, *, train: bool):
+    x = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
+                     axis_name=self.axis_name if train else None, use_scale=False,
+                     use_bias=False, dtype=self.dtype)(x)
+    channels = x.shape[-1]
+    scale = self.param('scale', nn.initializers.ones, (self.num_classes, channels))
+    shift = self.param('shift', nn.initializers.zeros, (self.num_classes, channels))
+    shape = (x.shape[0],) + (1,) * (x.ndim - 2) + (channels,)
+    return (x * scale[labels].reshape(shape).astype(self.dtype)
+            + shift[labels].reshape(shape).astype(self.dtype))
+
+
+def one_hot_channels(labels, num_classes: int, like):
+  """One-hot labels as constant feature maps (or features) beside `like`'s last axis."""
+  y = jax.nn.one_hot(labels, num_classes, dtype=like.dtype)
+  y = y.reshape((like.shape[0],) + (1,) * (like.ndim - 2) + (num_classes,))
+  return jnp.broadcast_to(y, like.shape[:-1] + (num_classes,))
+
+
 def torch_linear_init(bound: float):
   """U(-bound, bound), PyTorch's default for nn.Linear weights and biases (bound 1/sqrt(fan_in))."""
   def init(key, shape, dtype=jnp.float32):

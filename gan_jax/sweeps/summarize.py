@@ -1,12 +1,12 @@
 """Tabulates a sweep: one row per run with its overrides, last step, last losses and best
 evaluation; printed, and written as <sweep dir>/summary.csv.
 
-  python -m gan_jax.launch.summarize runs/<experiment>/<sweep>
+  python -m gan_jax.sweeps.summarize runs/<experiment>/<sweep>
 
-Runs are those of the sweep's sweep.json (written by `python -m gan_jax.launch`), or else every
+Runs are those of the sweep's sweep.json (written by `python -m gan_jax.sweeps`), or else every
 subdirectory holding a config.json. Evaluation scalars are the logged metrics named `eval/...`;
 the best value is the lowest for distances and divergences (FID, KID, KL, ...) and the highest
-otherwise (`evaluation.lower_is_better`).
+otherwise (`evaluators.registry.direction`).
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ import sys
 
 from absl import app
 
-from gan_jax import evaluation
-from gan_jax.launch import sweeps
+from gan_jax import files
+from gan_jax.evaluators import registry
+from gan_jax.sweeps import points
 
 def _records(workdir):
   path = os.path.join(workdir, 'metrics.jsonl')
@@ -59,7 +60,7 @@ def summarize(sweep_dir: str) -> list[dict]:
   for name, overrides, workdir, steps in runs:
     records = _records(workdir)
     last = records[-1] if records else {}
-    checkpoint = sweeps.latest_checkpoint(workdir)
+    checkpoint = points.latest_checkpoint(workdir)
     if checkpoint is None:
       state = 'started' if records else 'new'
     else:
@@ -70,8 +71,10 @@ def summarize(sweep_dir: str) -> list[dict]:
     evals = sorted({k for r in records for k in r if k.startswith('eval/')})
     best = []
     for metric in evals:
+      if registry.direction(metric) == registry.NEITHER:
+        continue  # a spread, not a score
       values = [(r[metric], r['step']) for r in records if metric in r]
-      value, step = (min if evaluation.lower_is_better(metric) else max)(values)
+      value, step = (min if registry.lower_is_better(metric) else max)(values)
       best.append(f'{metric[5:]} {value:.4g} @ {step}')
     row['best_eval'] = '; '.join(best)
     rows.append(row)
@@ -93,16 +96,16 @@ def format_table(rows: list[dict]) -> str:
 
 
 def write_csv(rows: list[dict], path: str) -> None:
-  with open(path + '.tmp', 'w', newline='', encoding='utf-8') as f:
+  def write(f):
     writer = csv.DictWriter(f, fieldnames=list(rows[0]))
     writer.writeheader()
     writer.writerows(rows)
-  os.replace(path + '.tmp', path)
+  files.write_atomically(path, write, binary=False)
 
 
 def main(argv):
   if len(argv) != 2:
-    raise app.UsageError('usage: python -m gan_jax.launch.summarize runs/<experiment>/<sweep>')
+    raise app.UsageError('usage: python -m gan_jax.sweeps.summarize runs/<experiment>/<sweep>')
   rows = summarize(argv[1])
   print(format_table(rows))
   path = os.path.join(argv[1], 'summary.csv')

@@ -1,24 +1,23 @@
-"""Defaults that experiment files start from, and the start-up checks on a config.
+"""Defaults that experiment files start from, and the recipes they share.
 
-Experiments (experiments/*.py) call `base_config()` and a model family's defaults, then set and
-comment their own choices. `validate` runs before any data is loaded or anything compiled.
+Experiments (experiments/*.py) call `base_config()` and an architecture's defaults, then set and
+comment their own choices. Every field a run reads has its default here or in its
+architecture's `defaults` (models/), so that `runs.load_config` can complete the config of a run
+written by an older version.
 """
 
 from __future__ import annotations
 
 import ml_collections
 
-from gan_jax import data as data_lib
-from gan_jax import losses, models, parallel, state as state_lib
-
-DTYPES = ('float32', 'bfloat16')
-UPDATES = ('alternating', 'simultaneous')
-PACK_NORMS = ('batch', 'slot')
+from gan_jax import models
 
 
 def base_config() -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   c.seed = 0                        # every random number of a run derives from this
+  c.family = 'gan'                  # the game, from gan_jax.families.FAMILIES: 'gan'
+                                    # (unconditional) or 'conditional'
 
   c.data = ml_collections.ConfigDict()
   c.data.name = 'digits'            # see gan_jax/data/__init__.py: embedded, folder or TFDS
@@ -31,20 +30,31 @@ def base_config() -> ml_collections.ConfigDict:
   c.model.pack = 1                  # PacGAN: D judges packs of this many examples; 1 = off
   c.model.pack_norm = 'batch'       # packed G's batch norm: 'batch' (all examples) or 'slot'
                                     # (each pack slot's own, as PacGAN's code: G run per slot)
+  c.model.conditioning = 'projection'  # family 'conditional': how labels enter G and D,
+                                    # 'concat', 'projection' or 'acgan'
 
   c.loss = ml_collections.ConfigDict()
   c.loss.name = 'non_saturating'    # a name from gan_jax.losses.OBJECTIVES
   c.loss.gp_weight = 10.0           # WGAN-GP penalty weight (wasserstein_gp only)
   c.loss.r1_gamma = 0.0             # R1 penalty gamma on real data, any objective; 0 = off
+  c.loss.r2_gamma = 0.0             # R2 penalty gamma on generated data; 0 = off
+  c.loss.penalty_every = 1          # R1 / R2 every k steps, scaled by k (lazy regularisation)
+  c.loss.dragan_weight = 0.0        # DRAGAN penalty weight (10 in its paper); 0 = off
   c.loss.clip = 0.01                # weight clipping bound (wasserstein only); 0 = off
+  c.loss.class_weight = 1.0         # ACGAN: weight of the auxiliary class cross-entropy
 
   c.optim = ml_collections.ConfigDict()
-  c.optim.name = 'adam'             # 'adam' | 'rmsprop' | 'sgd' (b1 is sgd's momentum)
+  c.optim.name = 'adam'             # 'adam' | 'rmsprop' | 'sgd' (gan_jax/optim.py)
   c.optim.g_lr = 2e-4               # generator learning rate
   c.optim.d_lr = 2e-4               # discriminator learning rate
   c.optim.b1 = 0.5                  # Adam beta1 (DCGAN's 0.5)
   c.optim.b2 = 0.999                # Adam beta2
   c.optim.eps = 1e-8                # Adam / RMSProp epsilon
+  c.optim.momentum = 0.0            # SGD momentum; 0 = plain SGD
+  c.optim.schedule = 'constant'     # 'constant', 'linear_decay' or 'warmup'
+  c.optim.decay_start = 0           # linear_decay: steps at the full rate before the decay
+  c.optim.warmup_steps = 0          # warmup: steps from 0 to the full rate
+  c.optim.lr_multipliers = ()       # 'PLAYER/PATH=FACTOR' entries, e.g. ('g/mapping=0.01',)
 
   c.train = ml_collections.ConfigDict()
   c.train.steps = 1000              # steps: d_steps D updates, then g_steps G updates
@@ -55,6 +65,11 @@ def base_config() -> ml_collections.ConfigDict:
   c.train.updates = 'alternating'   # G against the updated D, or 'simultaneous' (against the
                                     # D this step started from, as the PacGAN code trains)
   c.train.ema_decay = 0.999         # generator EMA for samples (warmed up); 0 turns EMA off
+  c.train.ema_stats = 'standing'    # the EMA generator's batch-norm statistics: 'standing'
+                                    # (its own, recomputed before sampling) or 'generator'
+                                    # (the raw generator's, as before they were its own)
+  c.train.standing_batches = 20     # standing statistics: batches averaged...
+  c.train.standing_batch_size = 256  # ...of this many samples (a multiple of the devices)
   c.train.dtype = 'float32'         # compute dtype: 'float32' or 'bfloat16' (params stay f32)
   c.train.cpu_convolutions = 'eigen'  # XLA:CPU's convolutions: 'eigen' (all cores) or 'default'
   c.train.log_every = 100           # steps between logged scalars and progress lines
@@ -63,8 +78,8 @@ def base_config() -> ml_collections.ConfigDict:
   c.train.keep_checkpoints = 3      # newest checkpoints kept
   c.train.num_samples = 64          # images in each sample grid (points: 2,500 in plots)
 
-  c.evals = ml_collections.ConfigDict()  # gan_jax/evaluation.py
-  c.evals.metrics = ()              # names from gan_jax.evaluation.METRICS, e.g. ('modes',)
+  c.evals = ml_collections.ConfigDict()  # gan_jax/evaluators/
+  c.evals.metrics = ()              # names from evaluators/registry.py METRICS, e.g. ('modes',)
   c.evals.every = 0                 # steps between evaluations (and one at the end); 0 = off
   c.evals.num_samples = 10_000      # generated samples per evaluation (EMA generator)
   c.evals.num_real = 10_000         # training examples for the real statistics
@@ -90,26 +105,14 @@ def image_data(c: ml_collections.ConfigDict, name: str, *, image_size: int, chan
   c.data.split = 'train'            # TFDS split
   c.data.image_key = 'image'        # TFDS feature holding the image
   c.data.label_key = 'label'        # TFDS feature holding the class label (absent: 0)
+  c.data.num_classes = 0            # classes of the labels (family 'conditional' needs them)
   c.data.download = True            # TFDS: download and prepare when not prepared yet
   c.data.cache = False              # keep decoded images in memory after their first read
 
 
 def dcgan_model(c: ml_collections.ConfigDict) -> None:
-  """Adds the DCGAN architecture's fields (models/dcgan.py) to `c.model`."""
-  c.model.name = 'dcgan'
-  c.model.g_width = 64              # generator channels at the last hidden layer
-  c.model.d_width = 64              # discriminator channels at the first layer
-  c.model.g_norm = 'batch'          # 'batch' | 'layer' | 'none'
-  c.model.d_norm = 'batch'          # use 'layer' or 'none' with gradient penalties
-  # How the strided convolutions compute. Every method is the same function of the same 4x4
-  # kernel (tested), so checkpoints do not depend on them; they differ only in speed
-  # (docs/PERFORMANCE.md). The image-side layers, with 1 or 3 channels, have their own.
-  c.model.upconv = 'plain'          # G's transposed convs: 'plain', 'phases' or 'subpixel'
-  c.model.upconv_out = 'plain'      # G's output layer: the same choices
-  c.model.upconv_grad = 'adjoint'   # their gradients: through the adjoint strided convolution
-                                    # (fast) or 'autodiff' of the method's formulation
-  c.model.downconv = 'plain'        # D's strided convs: 'plain', 'blocks' or 'im2col'
-  c.model.downconv_in = 'im2col'    # D's input layer: the same choices
+  """Sets `c.model` to the DCGAN architecture with its defaults (models/dcgan.py)."""
+  models.get('dcgan').defaults(c.model)
 
 
 def dcgan_training(c: ml_collections.ConfigDict, *, steps: int, batch_size: int) -> None:
@@ -127,63 +130,8 @@ def dcgan_training(c: ml_collections.ConfigDict, *, steps: int, batch_size: int)
 
 
 def mlp_model(c: ml_collections.ConfigDict) -> None:
-  """Adds the MLP architecture's fields (models/mlp.py) to `c.model`."""
-  c.model.name = 'mlp'
-  c.model.g_hidden = (128, 128)     # generator hidden widths
-  c.model.d_hidden = (128, 128)     # discriminator hidden widths
-  c.model.g_norm = 'none'           # 'batch' | 'layer' | 'none' after generator layers
-  c.model.g_output = 'none'         # 'tanh' for images in [-1, 1], 'none' for points
-  c.model.d_activation = 'relu'     # 'relu' | 'leaky_relu' | 'tanh' | 'maxout'
-  c.model.maxout_pieces = 5         # pieces per maxout unit
-  c.model.d_input_dropout = 0.0     # D dropout rate on its input (masks per example)
-  c.model.d_dropout = 0.0           # D dropout rate after each hidden layer
-  c.model.weight_init = 'default'   # 'default' (Flax), 'torch' (uniform weights and biases) or
-                                    # 'normal' (N(0, 0.02^2) weights, zero biases)
-
-
-def _choose(kind, name, valid):
-  if name not in valid:
-    raise ValueError(f'unknown {kind} {name!r}; choose one of {sorted(valid)}')
-
-
-def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
-  """Fails fast, before data or compilation, on names and numbers that cannot work."""
-  data_lib.check(config.data)
-  _choose('model.name', config.model.name, models.MODELS)
-  _choose('loss.name', config.loss.name, losses.OBJECTIVES)
-  _choose('optim.name', config.optim.name, state_lib.OPTIMIZERS)
-  _choose('train.dtype', config.train.dtype, DTYPES)
-  _choose('train.cpu_convolutions', config.train.cpu_convolutions, parallel.CPU_CONVOLUTIONS)
-  _choose('train.updates', config.train.updates, UPDATES)
-  _choose('model.pack_norm', config.model.get('pack_norm', 'batch'), PACK_NORMS)
-  for key in ('steps', 'batch_size', 'd_steps', 'g_steps', 'log_every', 'sample_every',
-              'checkpoint_every', 'keep_checkpoints'):
-    if config.train[key] < 1:
-      raise ValueError(f'train.{key} must be at least 1, got {config.train[key]}')
-  if not 0.0 <= config.train.ema_decay < 1.0:
-    raise ValueError(f'train.ema_decay must be in [0, 1), got {config.train.ema_decay}')
-  if config.train.batch_size % num_devices:
-    n = num_devices
-    b = config.train.batch_size
-    raise ValueError(f'train.batch_size={b} is not divisible by the {n} devices; choose a '
-                     f'multiple of {n}, e.g. {max(n, b // n * n)} or {(b // n + 1) * n}.')
-  pack = config.model.get('pack', 1)
-  if pack > 1 and (config.train.batch_size // num_devices) % pack:
-    raise ValueError(f'model.pack={pack} needs each device\'s share of the batch '
-                     f'({config.train.batch_size} / {num_devices} devices) to be a multiple '
-                     f'of {pack}; choose train.batch_size accordingly.')
-  objective = losses.get(config.loss.name)
-  if ((objective.gradient_penalty or config.loss.r1_gamma > 0)
-      and config.model.get('d_norm', 'none') == 'batch'):
-    raise ValueError(
-        f"loss.name={config.loss.name!r} with r1_gamma={config.loss.r1_gamma} penalises each "
-        "example's input gradient, which batch norm in D mixes across the batch; set "
-        "--config.model.d_norm=layer (or none), as the WGAN-GP paper does.")
-  from gan_jax import evaluation  # lazy: evaluation imports the data layer and samplers
-  evaluation.check(config)
-  spec = data_lib.spec(config.data)
-  # Building the modules checks shapes and model-specific fields (e.g. DCGAN image sizes).
-  models.build(config.model, spec.shape, 'float32')
+  """Sets `c.model` to the MLP architecture with its defaults (models/mlp.py)."""
+  models.get('mlp').defaults(c.model)
 
 
 def pacgan_mixture_setting(c: ml_collections.ConfigDict) -> None:
@@ -235,3 +183,5 @@ def smoke_train(c: ml_collections.ConfigDict) -> None:
   c.train.sample_every = 2
   c.train.checkpoint_every = 2
   c.train.num_samples = 16
+  c.train.standing_batches = 2
+  c.train.standing_batch_size = 16

@@ -1,23 +1,23 @@
 """Expands an experiment's sweep into runs and launches them.
 
-  python -m gan_jax.launch --config=experiments/x.py[:arg] [--sweep=name]
+  python -m gan_jax.sweeps --config=experiments/x.py[:arg] [--sweep=name]
       --backend=local|slurm|print [--parallel=N] [--runs_dir=runs] [--slurm_* ...]
 
 Each run (one point of the sweep) trains in runs/<experiment>/<sweep>/<point>, a directory
 named after the point's overrides; runs/<experiment>/<sweep>/sweep.json records the points.
 Launching the same sweep again skips the finished runs and resumes the others from their
-checkpoints. Summarise with `python -m gan_jax.launch.summarize runs/<experiment>/<sweep>`.
+checkpoints. Summarise with `python -m gan_jax.sweeps.summarize runs/<experiment>/<sweep>`.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 
 from absl import app, flags
 
-from gan_jax.launch import backends, sweeps
+from gan_jax import files
+from gan_jax.sweeps import backends, points
 
 _CONFIG = flags.DEFINE_string('config', None, 'Experiment file, optionally with :arg.')
 _SWEEP = flags.DEFINE_string('sweep', None, "Name passed to the file's get_sweep (default: "
@@ -40,22 +40,20 @@ def _write_manifest(sweep_dir, runs):
   os.makedirs(sweep_dir, exist_ok=True)
   manifest = {'config': _CONFIG.value, 'sweep': _SWEEP.value or 'default',
               'runs': [{'name': r.name, 'overrides': r.overrides, 'workdir': r.workdir,
-                        'steps': r.steps, 'command': sweeps.shell(r.command)} for r in runs]}
+                        'steps': r.steps, 'command': points.shell(r.command)} for r in runs]}
   path = os.path.join(sweep_dir, 'sweep.json')
-  with open(path + '.tmp', 'w', encoding='utf-8') as f:
-    json.dump(manifest, f, indent=2, default=str)
-  os.replace(path + '.tmp', path)
+  files.write_json(path, manifest, default=str)
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
-  sweep_dir, runs = sweeps.expand(_CONFIG.value, _SWEEP.value, _RUNS_DIR.value)
+  sweep_dir, runs = points.expand(_CONFIG.value, _SWEEP.value, _RUNS_DIR.value)
   if _BACKEND.value == 'print':
     backends.print_commands(runs)
     return
   _write_manifest(sweep_dir, runs)
-  states = {r.name: sweeps.status(r) for r in runs}
+  states = {r.name: points.status(r) for r in runs}
   todo = [r for r in runs if states[r.name] != 'finished']
   done = len(runs) - len(todo)
   resumed = sum(states[r.name] == 'started' for r in todo)

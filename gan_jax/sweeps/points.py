@@ -1,4 +1,4 @@
-"""Sweeps as data: an experiment file's optional `get_sweep(name=None)` returns a list of points,
+"""Sweeps as data (experiment files: `from gan_jax import sweeps`): an experiment file's optional `get_sweep(name=None)` returns a list of points,
 each a dict of config overrides ({'optim.d_lr': 1e-4, 'seed': 1}). `product` and `zipped` build
 such lists; `expand` turns one into runs, each with its own workdir named after its overrides.
 

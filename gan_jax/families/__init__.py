@@ -1,0 +1,38 @@
+"""GAN families by name (`config.family`): each one game, in one module.
+
+A family owns how its players are built and initialised, its per-device update step (pmap
+style, explicit collectives), any state it keeps beyond the players (`GANState.extra`), and how
+it samples. The trainer (`train.py`), sharding, checkpointing, logging, signals and the
+evaluators are generic: they only call what a family object offers.
+
+A family object has:
+- `player_names` and `modules`: its networks by name;
+- `init(rng) -> GANState`: a fresh state, pure in `rng` (`jax.eval_shape` of it is the restore
+  template);
+- `train_step(state, batches) -> (state, metrics)`: per device, `batches` this device's
+  (d_steps, local_batch, ...) share of each data entry; every metric named '*_loss' is checked
+  for non-finite values by the trainer;
+- `refresh(state, indices) -> state`: per device, recomputes what the EMA copies need to run
+  (their batch-norm statistics); the trainer calls it before it samples, evaluates or saves;
+- `legacy_state(old) -> GANState`: a state from a checkpoint of the layout before families;
+- sampling, on the host: `sample(ema, seed=, num=, labels=)`, `grid(...)`, `interpolation(...)`,
+  `labels_for(num, labels)`, and `picture(host_state, samples, path, ...)`.
+
+Adding a family is its module plus one entry in FAMILIES.
+"""
+
+from __future__ import annotations
+
+from gan_jax.families import conditional, gan
+
+FAMILIES = {
+    'gan': gan.build,                  # unconditional G(z) against D(x)
+    'conditional': conditional.build,  # class-conditional: concat, projection, acgan
+}
+
+
+def build(config, spec, dtype):
+  name = config.get('family', 'gan')
+  if name not in FAMILIES:
+    raise ValueError(f'unknown family {name!r}; choose one of {sorted(FAMILIES)}')
+  return FAMILIES[name](config, spec, dtype)
