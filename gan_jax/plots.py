@@ -12,6 +12,7 @@ import numpy as np
 from PIL import Image
 
 from gan_jax import files
+from gan_jax.data import convert
 
 
 def _pyplot():
@@ -21,9 +22,7 @@ def _pyplot():
   return plt
 
 
-def to_uint8(images: np.ndarray) -> np.ndarray:
-  """Images in [-1, 1] -> uint8 in [0, 255]."""
-  return np.clip(np.rint((np.asarray(images, np.float32) + 1.0) * 127.5), 0, 255).astype(np.uint8)
+to_uint8 = convert.to_uint8
 
 
 def image_grid(images: np.ndarray, columns: int | None = None, pad: int = 1) -> np.ndarray:

@@ -249,8 +249,8 @@ def train_and_evaluate(config, workdir: str, *, devices=None):
   if is_main:
     _write_config(config, workdir)
     logging.info('%s; %d device(s).', ', '.join(
-        f'{name}: {state_lib.count_params(p.params):,} parameters'
-        for name, p in state.players.items()), mesh.size)
+        f'{name}: {state_lib.count_params(state.players[name].params):,} parameters'
+        for name in family.player_names), mesh.size)
 
   # ---- The update step, sharded over the mesh. ----
   step_fn = sharded_step(config, family, mesh)

@@ -28,6 +28,20 @@ def load_experiment(name: str, arg: str | None = 'smoke'):
   return module.get_config(arg)
 
 
+class StandInClassifier:
+  """A dataset classifier for evaluator tests: classifies by mean intensity into 10 bins; its
+  features are 4x4 average-pooled pixels."""
+  num_classes = 10
+
+  def predict(self, images):
+    import numpy as np
+    return np.clip(((images.mean(axis=(1, 2, 3)) + 1) * 5).astype(int), 0, 9)
+
+  def features(self, images):
+    n, h, w, _ = images.shape
+    return images.mean(-1).reshape(n, 4, h // 4, 4, w // 4).mean(axis=(2, 4)).reshape(n, 16)
+
+
 @pytest.fixture
 def experiment():
   return load_experiment

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from conftest import load_experiment
+from conftest import StandInClassifier, load_experiment
 from gan_jax import parallel, sample, train
 from gan_jax.evaluators import evaluator as evaluator_lib
 from gan_jax.families import gan
@@ -72,7 +72,7 @@ def test_projection_discriminator_adds_the_class_embedding_dot_the_features():
     return np.asarray(family.discriminator.apply({'params': p, 'batch_stats': d.batch_stats},
                                                  x, labels, train=False))
   embedding = params['class_embedding']['embedding']
-  # One vector per class, the size of phi(x): 4x4 maps of 4 x d_width channels.
+  # One vector per class, the size of phi(x): the 4x4 map of 4 x d_width channels, flattened.
   assert embedding.shape == (10, 4 * 4 * 4 * config.model.d_width)
   unconditional = logits(jnp.zeros_like(embedding))
   projection = logits(embedding) - unconditional
@@ -119,8 +119,9 @@ def test_acgan_step_adds_the_class_losses_to_both_players():
   config.train.batch_size = 8
   mesh = parallel.make_mesh(jax.devices()[:1])
 
-  def one_step(weight):
+  def one_step(weight, on_fake=True):
     config.loss.class_weight = weight
+    config.loss.class_on_fake = on_fake
     _, family = train.build(config)
     _, init = train.abstract_state(family, mesh)
     real = np.random.default_rng(0).uniform(-1, 1, (1, 8, 32, 32, 1)).astype(np.float32)
@@ -137,6 +138,9 @@ def test_acgan_step_adds_the_class_losses_to_both_players():
   # Untrained, the classifier is near chance on 10 classes: about 2 log 10 for real + fake.
   assert 2 * np.log(10) * 0.8 < with_class['d_class_loss'] < 2 * np.log(10) * 1.2
   assert 'g_class_loss' in with_class and np.isfinite(with_class['g_class_loss'])
+  # class_on_fake=False: D's class loss is the real batch's alone, about log 10.
+  real_only = one_step(1.0, on_fake=False)
+  assert np.log(10) * 0.8 < real_only['d_class_loss'] < np.log(10) * 1.2
 
 
 def test_grids_have_one_row_per_class_and_labels_are_checked():
@@ -186,21 +190,9 @@ def test_an_unconditional_run_refuses_labels(tmp_path):
   assert not (tmp_path / 'x.labels.npy').exists()
 
 
-class _StandIn:
-  """Classifies by mean intensity into 10 bins; features are 4x4 average-pooled pixels."""
-  num_classes = 10
-
-  def predict(self, images):
-    return np.clip(((images.mean(axis=(1, 2, 3)) + 1) * 5).astype(int), 0, 9)
-
-  def features(self, images):
-    n, h, w, _ = images.shape
-    return images.mean(-1).reshape(n, 4, h // 4, 4, w // 4).mean(axis=(2, 4)).reshape(n, 16)
-
-
 def test_class_accuracy_and_intra_fd_with_a_stand_in_classifier(monkeypatch):
   from gan_jax.evaluators import metrics
-  monkeypatch.setattr(evaluator_lib, '_classifier', lambda name, directory: _StandIn())
+  monkeypatch.setattr(evaluator_lib, '_classifier', lambda name, directory: StandInClassifier())
   config, _, family = _family()
   config.evals.metrics = ('class_accuracy', 'intra_fd')
   config.evals.num_samples = 200
@@ -210,7 +202,7 @@ def test_class_accuracy_and_intra_fd_with_a_stand_in_classifier(monkeypatch):
   values = evaluator(state.ema['g'], seed=0)
   fake, labels = evaluator.samples(state.ema['g'], 200, 0)
   np.testing.assert_array_equal(labels, np.arange(200) % 10)  # classes uniform
-  stand_in = _StandIn()
+  stand_in = StandInClassifier()
   assert values['eval/class_accuracy'] == pytest.approx(np.mean(stand_in.predict(fake) == labels))
   real, real_labels = evaluator_lib.real_examples(config, 500)
   expected = np.mean([metrics.frechet_distance(stand_in.features(real[real_labels == c]),

@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import REPO, load_experiment
+from conftest import REPO, StandInClassifier, load_experiment
 from gan_jax import configs, runs, train, writers
 from gan_jax.evaluators import evaluator as evaluator_lib
 from gan_jax.evaluators import registry
@@ -97,18 +97,6 @@ def test_evaluation_config_errors_are_clear():
     configs.validate(config, 8)
 
 
-class _StandInClassifier:
-  """Classifies by mean intensity into 10 bins; features are 4x4 average-pooled pixels."""
-  num_classes = 10
-
-  def predict(self, images):
-    return np.clip(((images.mean(axis=(1, 2, 3)) + 1) * 5).astype(int), 0, 9)
-
-  def features(self, images):
-    n, h, w, _ = images.shape
-    return images.mean(-1).reshape(n, 4, h // 4, 4, w // 4).mean(axis=(2, 4)).reshape(n, 16)
-
-
 def _initial_state(config):
   import jax
   from gan_jax import parallel
@@ -118,7 +106,7 @@ def _initial_state(config):
 
 
 def test_classifier_metrics_on_stacked_and_plain_digits(monkeypatch):
-  monkeypatch.setattr(evaluator_lib, '_classifier', lambda name, directory: _StandInClassifier())
+  monkeypatch.setattr(evaluator_lib, '_classifier', lambda name, directory: StandInClassifier())
   config = load_experiment('dcgan_stacked_digits')
   config.evals.metrics = ('stacked_modes', 'domain_fd')
   config.evals.num_samples = 200
@@ -128,7 +116,7 @@ def test_classifier_metrics_on_stacked_and_plain_digits(monkeypatch):
   values = evaluator(state.ema['g'], seed=0)
   fake, labels = evaluator.samples(state.ema['g'], 200, 0)
   assert labels is None  # unconditional
-  stand_in = _StandInClassifier()
+  stand_in = StandInClassifier()
   triples = np.stack([stand_in.predict(fake[..., c:c + 1]) for c in range(3)], axis=1)
   assert values['eval/stacked_modes'] == len({tuple(t) for t in triples})
   real, _ = evaluator_lib.real_examples(config, 200)

@@ -3,6 +3,7 @@ and its random numbers are fresh for every example, step and purpose."""
 
 import re
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -12,7 +13,7 @@ from jax.sharding import PartitionSpec as P
 from conftest import load_experiment
 from gan_jax import configs, parallel, steps, train
 from gan_jax.families import gan
-from gan_jax.models import mlp
+from gan_jax.models import layers, mlp
 
 
 def _batch(spec, local, labels=None):
@@ -303,3 +304,44 @@ def test_cpu_convolutions_rejects_unknown_names_and_unsupported_options(monkeypa
   monkeypatch.setattr(parallel, '_EIGEN_CONVOLUTIONS',
                       {'xla_cpu_experimental_ynn_fusion_type': 'NO_SUCH_FUSION_TYPE'})
   assert parallel.compiler_options(mesh, 'eigen') is None
+
+
+class _NoisyGenerator(mlp.Generator):
+  """An MLP generator with dropout inside: it draws from the generator's random stream."""
+
+  @nn.compact
+  def __call__(self, z, labels=None, *, train: bool):
+    z = layers.ExampleDropout(0.5, self.axis_name)(z, train=train)
+    return super().__call__(z, labels, train=train)
+
+
+def test_the_generators_random_stream_is_per_example_and_device_count_free():
+  # A generator that draws random numbers in training (dropout on its input): each example's
+  # draws follow its index in the global batch, so 1 and 8 devices train alike, and the draws
+  # differ between the discriminator's and the generator's updates.
+  config = load_experiment('gan_ring')
+  config.train.batch_size = 32
+  spec, family = train.build(config)
+  generator = _NoisyGenerator(out_shape=(2,), hidden=(16,), norm='none')
+  noisy = gan.GanFamily(config, spec, generator, family.discriminator, family.game)
+  results = []
+  for devices in (jax.devices()[:1], jax.devices()[:8]):
+    mesh = parallel.make_mesh(devices)
+    state = jax.jit(noisy.init)(jax.random.PRNGKey(0))
+    step = train.sharded_step(config, noisy, mesh)
+    local = np.random.default_rng(0).normal(size=(1, 32, 2))
+    state, metrics = step(state, parallel.global_batch_array(_batch(spec, local), mesh))
+    results.append(jax.device_get((state, metrics)))
+  (state_1, metrics_1), (state_8, metrics_8) = results
+  np.testing.assert_allclose(metrics_1['g_loss'], metrics_8['g_loss'], rtol=1e-5)
+  _assert_trees_close(state_1.players['g'].params, state_8.players['g'].params, rtol=1e-4,
+                      atol=1e-6)
+  # The stream is used: without it (inference mode, no dropout) G gives other samples.
+  z = jnp.ones((4, 2))
+  variables = {'params': state_1.players['g'].params, 'batch_stats': {}}
+  with_noise = jax.jit(jax.shard_map(
+      lambda z: generator.apply(variables, z, train=True, rngs={'dropout': jax.random.key(1)}),
+      mesh=parallel.make_mesh(jax.devices()[:1]), in_specs=P(parallel.AXIS),
+      out_specs=P(parallel.AXIS), check_vma=False))(z)
+  without = generator.apply(variables, z, train=False)
+  assert np.abs(np.asarray(with_noise) - np.asarray(without)).max() > 1e-4

@@ -42,6 +42,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.loss.dragan_weight = 0.0        # DRAGAN penalty weight (10 in its paper); 0 = off
   c.loss.clip = 0.01                # weight clipping bound (wasserstein only); 0 = off
   c.loss.class_weight = 1.0         # ACGAN: weight of the auxiliary class cross-entropy
+  c.loss.class_on_fake = True       # ACGAN: D's class loss on generated examples too (paper)
 
   c.optim = ml_collections.ConfigDict()
   c.optim.name = 'adam'             # 'adam' | 'rmsprop' | 'sgd' (gan_jax/optim.py)

@@ -1,5 +1,6 @@
-"""Stored examples to model inputs: uint8 images (as image sources deliver them, a quarter of
-the bytes of float32) to float32 in [-1, 1]. One formula for NumPy and JAX arrays alike."""
+"""Stored examples to model inputs and back: uint8 images (as image sources deliver them, a
+quarter of the bytes of float32) to float32 in [-1, 1], and model outputs to uint8 pictures.
+One formula each way, for NumPy and JAX arrays alike."""
 
 from __future__ import annotations
 
@@ -12,3 +13,8 @@ def to_unit_range(x):
   if np.issubdtype(x.dtype, np.integer):
     return x.astype(np.float32) * (2.0 / 255.0) - 1.0
   return x
+
+
+def to_uint8(images) -> np.ndarray:
+  """Images in [-1, 1] -> uint8 in [0, 255], rounded to the nearest level."""
+  return np.clip(np.rint((np.asarray(images, np.float32) + 1.0) * 127.5), 0, 255).astype(np.uint8)

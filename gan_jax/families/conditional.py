@@ -11,6 +11,8 @@ enter is `model.conditioning` (see the architectures, e.g. `models/dcgan.py`):
 - `acgan`: Odena et al. 2017: D has an auxiliary classifier head; its cross-entropy, weighted
   by `loss.class_weight`, is added to D's loss on real and generated examples and to G's loss
   on generated ones. G conditions its batch norm on the class, as for projection.
+  `loss.class_on_fake=False` keeps D's class loss to real examples only, so that its head stays
+  a classifier of the data rather than of whatever G marks its samples with.
 
 Sampling takes labels: the trainer's grids have one row per class, evaluations draw classes
 uniformly, and `gan_jax.sample --labels=3,7` draws the classes asked for.
@@ -65,5 +67,6 @@ def build(config, spec, dtype) -> ConditionalFamily:
   generator, discriminator = models.build(config.model, spec.shape, dtype, num_classes)
   class_weight = config.loss.get('class_weight', 1.0) if conditioning == 'acgan' else 0.0
   game = gan.game_from_config(config, spec, losses.get(config.loss.name),
-                              num_classes=num_classes, class_weight=class_weight)
+                              num_classes=num_classes, class_weight=class_weight,
+                              class_on_fake=config.loss.get('class_on_fake', True))
   return ConditionalFamily(config, spec, generator, discriminator, game)

@@ -56,6 +56,7 @@ class Game:
   data_key: str = 'image'       # the batch entry D sees: 'image' or 'points'
   num_classes: int = 0          # 0: unconditional; else labels reach G and D
   class_weight: float = 0.0     # ACGAN: weight of the auxiliary classifier's cross-entropy
+  class_on_fake: bool = True    # ACGAN: D's class loss also on generated examples (the paper)
   gp_weight: float = 10.0       # WGAN-GP (objectives with gradient_penalty)
   r1_gamma: float = 0.0
   r2_gamma: float = 0.0
@@ -185,8 +186,9 @@ def d_step(d_state, g_state, batch, key, step, *, generator, discriminator, game
       loss = loss + game.dragan_weight * dragan
       scalars = {**scalars, 'dragan_penalty': dragan}
     if game.class_weight:
-      class_loss = (class_cross_entropy(real_class, real_labels)
-                    + class_cross_entropy(fake_class, fake_labels))
+      class_loss = class_cross_entropy(real_class, real_labels)
+      if game.class_on_fake:
+        class_loss = class_loss + class_cross_entropy(fake_class, fake_labels)
       loss = loss + game.class_weight * class_loss
       scalars = {**scalars, 'd_class_loss': class_loss,
                  'd_real_class_accuracy': jnp.mean(jnp.argmax(real_class, -1) == real_labels)}
@@ -416,12 +418,13 @@ def slerp(a: jax.Array, b: jax.Array, t: jax.Array) -> jax.Array:
 
 
 def game_from_config(config, spec, objective, *, num_classes: int = 0,
-                     class_weight: float = 0.0) -> Game:
+                     class_weight: float = 0.0, class_on_fake: bool = True) -> Game:
   model, train, loss = config.model, config.train, config.loss
   pack = model.get('pack', 1)
   return Game(objective=objective, z_dim=model.z_dim,
               data_key='image' if spec.kind == 'image' else 'points',
               num_classes=num_classes, class_weight=class_weight,
+              class_on_fake=class_on_fake,
               gp_weight=loss.gp_weight, r1_gamma=loss.r1_gamma,
               r2_gamma=loss.get('r2_gamma', 0.0), dragan_weight=loss.get('dragan_weight', 0.0),
               penalty_every=loss.get('penalty_every', 1), clip=loss.clip,

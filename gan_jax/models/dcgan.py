@@ -12,7 +12,8 @@ Class-conditional (`num_classes` > 0), by `conditioning`:
   channels;
 - `projection` (Miyato & Koyama 2018): conditional batch norm in G (one scale and shift per
   class, `layers.ConditionalBatchNorm`); D(x, y) = psi(phi(x)) + embed(y) . phi(x), phi(x) D's
-  last feature map, flattened (the features the unconditional D's final layer reads);
+  last feature map, flattened (the features the unconditional D's final layer reads, which
+  DCGAN's D has in place of a pooled vector), psi the unconditional D's final layer;
 - `acgan` (Odena et al. 2017): G as for projection; D with a second head, class logits from
   the same features, and returns (logit, class logits).
 """
@@ -105,6 +106,9 @@ class Discriminator(nn.Module):
     # The paper's final 4x4 valid convolution to one channel is this dense layer.
     logit = nn.Dense(1, dtype=self.dtype, kernel_init=layers.dcgan_kernel_init)(features)[:, 0]
     if self.num_classes and self.conditioning == 'projection':
+      # phi(x): the features the unconditional head reads, the flattened last feature map
+      # (summed over positions instead, the class signal stayed too weak to condition G on
+      # the digits: docs/RESULTS.md).
       embed = nn.Embed(self.num_classes, features.shape[-1], dtype=self.dtype,
                        embedding_init=layers.dcgan_kernel_init, name='class_embedding')
       logit = logit + jnp.sum(embed(labels) * features, axis=-1)
