@@ -13,8 +13,13 @@ a one-hot label joined to z and to D's input), `acgan` an auxiliary classifier i
   python -m gan_jax.evaluate --workdir=runs/cdcgan_digits
 
 The evaluation reports `class_accuracy` (goal: at least 0.95 on 10,000 samples; the digits
-classifier's own test accuracy, 0.991, is the ceiling), `intra_fd` and `domain_fd`; the
-measured values are in docs/RESULTS.md.
+classifier's own test accuracy, 0.991, is the ceiling), `intra_fd` and `domain_fd`. Measured
+(docs/RESULTS.md, one run each, 3,000 steps): projection 0.999 but with little variety within a
+class (domain FD 42.4, the quickstart 20.3); concat 0.980 (domain FD 9.5); acgan 0.108, a
+failure on this task. During training, the same metrics every 1,000 steps:
+
+  python -m gan_jax.main --config=experiments/cdcgan_digits.py \
+      --config.evals.metrics="('class_accuracy', 'intra_fd')" --config.evals.every=1000
 """
 
 from gan_jax import configs
