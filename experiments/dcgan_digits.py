@@ -1,7 +1,7 @@
 """DCGAN on the handwritten digits bundled with scikit-learn: the embedded default.
 
-1,797 8x8 digits resized to 32x32 in [-1, 1]; no download. The run needs about 3 minutes on a
-2-core CPU and its sample grids (runs/dcgan_digits/samples/step_*.png) show recognisable digits
+1,797 8x8 digits resized to 32x32 in [-1, 1]; no download. The run needs about 3.5 minutes on
+a 2-core CPU and its sample grids (runs/dcgan_digits/samples/step_*.png) show recognisable digits
 from about step 1,000 on.
 
   python -m gan_jax.main --config=experiments/dcgan_digits.py
