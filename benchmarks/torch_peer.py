@@ -1,9 +1,9 @@
 """The gan_jax update step written in plain PyTorch, for benchmarks/step.py.
 
 Same architectures as gan_jax/models (dcgan.py, mlp.py), same objectives (losses.py, with the
-WGAN-GP and R1 penalties of penalties.py), same optimizers (state.py) and the same step as
-steps.train_step: `d_steps` discriminator updates, each on its own real batch and fresh latents,
-then `g_steps` generator updates, each on fresh latents, then the warmed-up EMA of G's
+WGAN-GP and R1 penalties of penalties.py), same optimizers (optim.py) and the same step as the
+train_step of families/gan.py: `d_steps` discriminator updates, each on its own real batch and
+fresh latents, then `g_steps` generator updates, each on fresh latents, then the warmed-up EMA of G's
 parameters. `model.pack` = k makes D judge packs of k consecutive examples (models.Packed). Image
 models and their inputs are channels-last. Written as a PyTorch user would write it, not as a
 transliteration of the JAX code; the point is to time the same amount of work.
@@ -262,7 +262,7 @@ class TorchStep:
       d_loss = self.d_update(real)
     for _ in range(self.g_steps):
       g_loss = self.g_update(reals[0].shape[0])
-    if self.ema_decay > 0:  # warmed up as in steps.py: min(decay, (1 + t) / (10 + t))
+    if self.ema_decay > 0:  # warmed up as in state.py: min(decay, (1 + t) / (10 + t))
       decay = min(self.ema_decay, (1.0 + self.t) / (10.0 + self.t))
       with torch.no_grad():
         torch._foreach_lerp_(self.ema, self.g_params, 1.0 - decay)

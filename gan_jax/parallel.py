@@ -1,7 +1,7 @@
 """The device mesh, shardings, and host-local batches turned into global arrays.
 
 One mesh axis, 'batch', over every device of every process. The state is replicated; batches
-are split along their example axis. `shard_step` runs a per-device program (see steps.py) with
+are split along their example axis. `shard_step` runs a family's per-device step (families/) with
 `jax.shard_map` inside `jax.jit`.
 """
 
