@@ -48,11 +48,13 @@ def restore(workdir: str, step: int | None = None, subdir: str = 'checkpoints'):
   template, _ = train.abstract_state(family, mesh)
   ckpt = checkpointing.Checkpointer(workdir, read_only=True, subdir=subdir)
   try:
-    state, _ = train.restore(ckpt, family, template, step)
+    state, _, legacy = train.restore(ckpt, family, template, step)
   finally:
     ckpt.close()
-  # The EMA copies' own statistics, as the trainer computes them before it samples.
-  state = train.sharded_refresh(config, family, mesh)(state)
+  if legacy:
+    # The trainer saves the EMA copies' own statistics; a checkpoint from before families
+    # holds none, so they are computed here as the trainer would have.
+    state = train.sharded_refresh(config, family, mesh)(state)
   return config, spec, family, state
 
 

@@ -18,7 +18,6 @@ from typing import Callable
 
 import jax
 import jax.numpy as jnp
-import optax
 from jax import lax
 
 
@@ -97,6 +96,3 @@ def standing_stats(run: Callable, batch_stats, keys: jax.Array):
 def clip_params(params, bound: float):
   return jax.tree.map(lambda p: jnp.clip(p, -bound, bound), params)
 
-
-def grad_norm(grads) -> jax.Array:
-  return optax.global_norm(grads)

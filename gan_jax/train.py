@@ -105,7 +105,8 @@ def legacy_template(template):
 
 
 def restore(ckpt, family, template, step=None):
-  """(state, data position) of a checkpoint, in this layout or the one before families."""
+  """(state, data position, legacy) of a checkpoint, in this layout or the one before
+  families (`legacy`: its EMA statistics are the raw generator's, not yet its own)."""
   legacy = None
   if set(family.player_names) == {'g', 'd'} and set(template.ema) == {'g'}:
     legacy = legacy_template(template)
@@ -116,7 +117,7 @@ def restore(ckpt, family, template, step=None):
                     "layout. Its EMA ran with the raw generator's batch-norm statistics; "
                     'sampling now recomputes its own.', ckpt.directory)
     state = family.legacy_state(state)
-  return state, data_state
+  return state, data_state, old
 
 
 def sharded_step(config, family, mesh):
@@ -222,7 +223,7 @@ def train_and_evaluate(config, workdir: str, *, devices=None):
   if latest is not None and latest >= total_steps:
     logging.info('%s already finished: checkpoint at step %d >= train.steps=%d. Nothing to do; '
                  'raise --config.train.steps to train further.', workdir, latest, total_steps)
-    state, _ = restore(ckpt, family, template, latest)
+    state, _, _ = restore(ckpt, family, template, latest)
     ckpt.close()
     return state
 
@@ -241,7 +242,7 @@ def train_and_evaluate(config, workdir: str, *, devices=None):
   # ---- State: restore the latest checkpoint or initialise. ----
   root_key = jax.random.PRNGKey(config.seed)
   if latest is not None:
-    state, data_state = restore(ckpt, family, template, latest)
+    state, data_state, _ = restore(ckpt, family, template, latest)
     batches.set_state(data_state)
     logging.info('Resumed from the checkpoint of step %d in %s.', latest, ckpt.directory)
   else:

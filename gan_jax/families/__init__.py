@@ -6,7 +6,7 @@ it samples. The trainer (`train.py`), sharding, checkpointing, logging, signals 
 evaluators are generic: they only call what a family object offers.
 
 A family object has:
-- `player_names` and `modules`: its networks by name;
+- `player_names`: its players' names (the keys of `GANState.players`);
 - `init(rng) -> GANState`: a fresh state, pure in `rng` (`jax.eval_shape` of it is the restore
   template);
 - `train_step(state, batches) -> (state, metrics)`: per device, `batches` this device's

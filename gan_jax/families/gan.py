@@ -200,7 +200,7 @@ def d_step(d_state, g_state, batch, key, step, *, generator, discriminator, game
   d_state, loss, scalars, grads = steps.update(d_state, loss_fn, axis_name=axis_name)
   if objective.weight_clipping and game.clip > 0:
     d_state = d_state.replace(params=steps.clip_params(d_state.params, game.clip))
-  metrics = {'d_loss': loss, 'd_grad_norm': steps.grad_norm(grads), **scalars}
+  metrics = {'d_loss': loss, 'd_grad_norm': optax.global_norm(grads), **scalars}
   return d_state, lax.pmean(metrics, axis_name)
 
 
@@ -225,7 +225,7 @@ def g_step(g_state, d_state, key, *, local_batch: int, generator, discriminator,
     return loss, (batch_stats, scalars)
 
   g_state, loss, scalars, grads = steps.update(g_state, loss_fn, axis_name=axis_name)
-  metrics = {'g_loss': loss, 'g_grad_norm': steps.grad_norm(grads), **scalars}
+  metrics = {'g_loss': loss, 'g_grad_norm': optax.global_norm(grads), **scalars}
   return g_state, lax.pmean(metrics, axis_name)
 
 
@@ -301,7 +301,6 @@ class GanFamily:
     self.generator = generator
     self.discriminator = discriminator
     self.game = game
-    self.modules = {'g': generator, 'd': discriminator}
     self.train_step = functools.partial(train_step, generator=generator,
                                         discriminator=discriminator, game=game)
     self.refresh = functools.partial(refresh, generator=generator, game=game)
