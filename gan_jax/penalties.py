@@ -1,4 +1,5 @@
-"""Penalties on the discriminator's input gradient: WGAN-GP, R1, R2 and DRAGAN.
+"""Penalties on the discriminator's input gradient: WGAN-GP, R1, R2 and DRAGAN; and BigGAN's
+orthogonal regularisation of the generator's weights.
 
 `d_fn` maps a batch to one logit per example, or with PacGAN's packing (`pack` = k > 1) one
 logit per pack of k consecutive examples. Gradients are of the summed logits, which equals each
@@ -66,3 +67,24 @@ def dragan_penalty(d_fn, *, real, noise, alpha, axis_name: str | None, pack: int
   points = real + a * (perturbed - real)
   norms = jnp.sqrt(_input_grad_sq_norms(d_fn, points, pack) + 1e-12)
   return jnp.mean(jnp.square(norms - 1.0))
+
+
+def orthogonal_penalty(params, exclude=()) -> jax.Array:
+  """BigGAN's orthogonal regularisation in its off-diagonal form (Brock et al. 2019, eq. 3):
+  the sum over weights W of ||W^T W * (1 - I)||_F^2, W a kernel read as a matrix (fan-in,
+  outputs), so that W^T W holds the inner products of the output filters. Every parameter of
+  rank 2 or more counts (kernels, class embeddings) except those under a module named in
+  `exclude` (BigGAN leaves out its shared embedding). Biases and gains are left alone.
+
+  BigGAN-PyTorch adds beta * 2 (W W^T * (1 - I)) W to the gradient, which is the gradient of
+  beta / 2 times this sum for its (outputs, fan-in) layout: the same regulariser at half the
+  weight. Weights are as stored, before spectral normalisation."""
+  total = jnp.zeros((), jnp.float32)
+  for path, p in jax.tree_util.tree_flatten_with_path(params)[0]:
+    names = [getattr(k, 'key', '') for k in path]
+    if p.ndim < 2 or any(n in exclude for n in names):
+      continue
+    w = p.reshape(-1, p.shape[-1]).astype(jnp.float32)
+    gram = w.T @ w
+    total = total + jnp.sum(jnp.square(gram * (1.0 - jnp.eye(gram.shape[0]))))
+  return total

@@ -1,4 +1,5 @@
-"""Pictures: image grids as PNG, 1-D and 2-D sample plots over the data, loss curves.
+"""Pictures: image grids as PNG, 1-D and 2-D sample plots over the data, loss curves, the
+truncation trick's trade-off curve.
 
 matplotlib is imported lazily with the Agg backend, so no display is ever needed.
 """
@@ -120,4 +121,49 @@ def plot_losses(records: list[dict], path: str) -> None:
   ax.set_ylabel('loss')
   ax.legend()
   ax.grid(alpha=0.3)
+  _save_figure(fig, path)
+
+
+FRECHET_METRICS = ('fid', 'domain_fd', 'intra_fd')  # the distance a truncation curve plots
+
+
+def truncation_axes(rows: list[dict]) -> tuple[str, str]:
+  """(x, y) of a truncation sweep's curve: x class_accuracy when the rows have it, else the
+  threshold; y the first Fréchet distance among FRECHET_METRICS they have, else their first
+  metric."""
+  names = [k for k in rows[0] if k != 'truncation']
+  if not names:
+    raise ValueError('a truncation sweep without metrics has no curve')
+  y = next((n for n in FRECHET_METRICS if n in names), names[0])
+  x = 'class_accuracy' if 'class_accuracy' in names and y != 'class_accuracy' else 'truncation'
+  return x, y
+
+
+def plot_truncation_sweep(rows: list[dict], path: str, *, title: str = '') -> None:
+  """The truncation trick's trade-off (BigGAN, Brock et al. 2019): one point per row of
+  {'truncation': t or None, <metric>: value, ...}, annotated with its threshold ('none' for
+  no truncation). Axes as `truncation_axes`; on the threshold axis 'none' sits to the right
+  of the largest threshold."""
+  plt = _pyplot()
+  x_key, y_key = truncation_axes(rows)
+  thresholds = [r['truncation'] for r in rows if r['truncation'] is not None]
+  beyond = 1.25 * max(thresholds) if thresholds else 1.0  # where 'none' goes on a t axis
+  points = []  # (x, y, label, untruncated), in order of threshold: the curve's path
+  for r in sorted(rows, key=lambda r: math.inf if r['truncation'] is None else r['truncation']):
+    t = r['truncation']
+    x = (beyond if t is None else t) if x_key == 'truncation' else r[x_key]
+    points.append((x, r[y_key], 'none' if t is None else f'{t:g}', t is None))
+  fig, ax = plt.subplots(figsize=(6, 4))
+  curve = [p for p in points if not p[3]]
+  ax.plot([p[0] for p in curve], [p[1] for p in curve], marker='o', color='tab:blue',
+          label='truncated at t')
+  for x, y, label, untruncated in points:
+    if untruncated:
+      ax.scatter([x], [y], marker='s', color='tab:red', zorder=3, label='no truncation')
+    ax.annotate(label, (x, y), textcoords='offset points', xytext=(4, 4), fontsize=8)
+  ax.set_xlabel('truncation threshold t' if x_key == 'truncation' else x_key)
+  ax.set_ylabel(y_key + (' (lower is better)' if y_key in FRECHET_METRICS else ''))
+  ax.set_title(title or 'truncation trade-off')
+  ax.grid(alpha=0.3)
+  ax.legend(fontsize=8)
   _save_figure(fig, path)

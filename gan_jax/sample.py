@@ -3,6 +3,7 @@
   python -m gan_jax.sample --workdir=DIR [--num=64] [--seed=S] [--out=FILE] [--step=S]
   python -m gan_jax.sample --workdir=DIR --labels=3,7 [--num=8]     (conditional runs)
   python -m gan_jax.sample --workdir=DIR --interpolate [--num=8] [--interpolation_steps=10]
+  python -m gan_jax.sample --workdir=DIR --truncation=0.5 [--labels=3,7]
 
 Images: a PNG grid. 1-D / 2-D data: a plot over the data density plus a .npy of the points.
 `--out=FILE.npy` writes the samples themselves (NHWC images, or points) and, for a conditional
@@ -10,6 +11,10 @@ run, the class of each sample in FILE.labels.npy. Conditional runs draw one row 
 classes of `--labels`, `--num` samples each (default 8), or every class. `--interpolate` writes
 rows of spherical interpolations between pairs of random latents. Samples come from the EMA
 generator (identical to the generator when EMA is off), with its own batch-norm statistics.
+`--truncation=t` applies the truncation trick (BigGAN, Brock et al. 2019): latent entries beyond
++-t are resampled until inside (`gan_jax/truncation.py`), for plain and per-class samples; the
+picture is then written to sample_<step>_truncation_<t>.png. Interpolations refuse it: the
+spherical path between two truncated end points can leave [-t, t].
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import jax
 import numpy as np
 
 from gan_jax import pictures, runs, train, writers
+from gan_jax import truncation as truncation_lib
 
 _WORKDIR = flags.DEFINE_string('workdir', None, 'The run directory (holds config.json).')
 _NUM = flags.DEFINE_integer('num', None, 'Samples to draw (default: 64 images, 2,500 points); '
@@ -34,6 +40,8 @@ _STEP = flags.DEFINE_integer('step', None, 'Checkpoint step (default: the latest
 _INTERPOLATE = flags.DEFINE_bool('interpolate', False, 'Write spherical interpolations.')
 _INTERP_STEPS = flags.DEFINE_integer('interpolation_steps', 10, 'Images per interpolation row.',
                                      lower_bound=2)
+_TRUNCATION = flags.DEFINE_float('truncation', None, 'Truncation trick: resample latent '
+                                  'entries beyond +-t until inside (t > 0; default: none).')
 flags.mark_flags_as_required(['workdir'])
 
 
@@ -49,15 +57,23 @@ def parse_labels(values) -> list[int] | None:
 
 def draw(workdir: str, *, num: int | None = None, seed: int = 0, out: str | None = None,
          step: int | None = None, labels=None, interpolate: bool = False,
-         interpolation_steps: int = 10):
-  """Writes the picture, or the .npy of the samples; returns (path, samples, labels or None)."""
+         interpolation_steps: int = 10, truncation: float | None = None):
+  """Writes the picture, or the .npy of the samples; returns (path, samples, labels or None).
+  `truncation`: the latents' threshold (see `gan_jax/truncation.py`), or None."""
   if out is not None and not out.endswith(('.png', '.npy')):
     raise ValueError(f'--out={out!r}: give a .png (a picture) or .npy (the samples) path')
-  if labels is not None:  # checked from the config alone, before the checkpoint is read
+  truncation = truncation_lib.check_threshold(truncation)
+  if truncation is not None and interpolate:
+    raise ValueError('--truncation does not apply to --interpolate: the spherical path between '
+                     'two truncated latents can leave [-t, t]. Drop one of them.')
+  if labels is not None or truncation is not None:
+    # Checked from the config alone, before the checkpoint is read.
     config = runs.load_config(workdir)
-    if not train.build(config)[1].conditional:
+    built = train.build(config)[1]
+    if labels is not None and not built.conditional:
       raise ValueError(f'--labels: the run in {workdir} is unconditional (family '
                        f'{config.family!r}); it generates no chosen classes. Drop --labels.')
+    truncation_lib.check(built, truncation)
   config, spec, family, state = runs.restore(workdir, step)
   ema = jax.device_get(state.ema['g'])
   step = int(state.step)
@@ -71,19 +87,22 @@ def draw(workdir: str, *, num: int | None = None, seed: int = 0, out: str | None
     family.labels_for(len(classes), classes)  # checks the classes
     columns = num or 8
     sample_labels = np.repeat(classes, columns)
-    samples, _ = family.sample(ema, seed=seed, num=len(sample_labels), labels=sample_labels)
+    samples, _ = family.sample(ema, seed=seed, num=len(sample_labels), labels=sample_labels,
+                               truncation=truncation)
   else:
     num = num or (64 if spec.kind == 'image' else pictures.NUM_POINTS)
-    samples, sample_labels = family.sample(ema, seed=seed, num=num)
+    samples, sample_labels = family.sample(ema, seed=seed, num=num, truncation=truncation)
   kind = 'interpolation' if interpolate else 'sample'
-  out = out or os.path.join(workdir, 'samples', f'{kind}_{step}.png')
+  suffix = '' if truncation is None else f'_truncation_{truncation:g}'
+  out = out or os.path.join(workdir, 'samples', f'{kind}_{step}{suffix}.png')
   os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
   if out.endswith('.npy'):
     np.save(out, samples)
     if sample_labels is not None:
       np.save(out[:-len('.npy')] + '.labels.npy', np.asarray(sample_labels, np.int32))
   else:
-    family.picture(state, samples, out, title=f'step {step}', columns=columns)
+    title = f'step {step}' + ('' if truncation is None else f', truncation {truncation:g}')
+    family.picture(state, samples, out, title=title, columns=columns)
     if spec.kind == 'points':
       np.save(os.path.splitext(out)[0] + '.npy', samples)
   return out, samples, sample_labels
@@ -98,7 +117,8 @@ def main(argv):
     out, samples, _ = draw(_WORKDIR.value, num=_NUM.value, seed=_SEED.value, out=_OUT.value,
                            step=_STEP.value, labels=parse_labels(_LABELS.value),
                            interpolate=_INTERPOLATE.value,
-                           interpolation_steps=_INTERP_STEPS.value)
+                           interpolation_steps=_INTERP_STEPS.value,
+                           truncation=_TRUNCATION.value)
   except ValueError as e:
     raise app.UsageError(str(e)) from None
   logging.info('Wrote %d samples to %s', len(samples), out)

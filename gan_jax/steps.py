@@ -73,6 +73,25 @@ def every(interval: int, step: jax.Array, fn: Callable[[], jax.Array]) -> jax.Ar
                   lambda: jnp.zeros(shape.shape, shape.dtype))
 
 
+def _is_running_average(path) -> bool:
+  """Batch-norm running statistics ('mean', 'var'), as against the other leaves that live in
+  'batch_stats' (spectral normalisation's vectors, `layers.SPECTRAL_VECTOR`)."""
+  return getattr(path[-1], 'key', None) in ('mean', 'var')
+
+
+def _fill(stats, value):
+  """The running statistics set to `value`; every other leaf kept."""
+  return jax.tree_util.tree_map_with_path(
+      lambda p, x: jnp.full_like(x, value) if _is_running_average(p) else x, stats)
+
+
+def spectral_vectors_from(source, stats):
+  """`stats` with every leaf that is not a batch-norm running statistic (spectral
+  normalisation's power-iteration vectors) taken from `source`."""
+  return jax.tree_util.tree_map_with_path(
+      lambda p, s, x: x if _is_running_average(p) else s, source, stats)
+
+
 def standing_stats(run: Callable, batch_stats, keys: jax.Array):
   """Batch-norm statistics that belong to a network: averages of its per-batch statistics over
   the batches that `run(batch_stats, key) -> updated batch_stats` draws for each of `keys`
@@ -81,16 +100,21 @@ def standing_stats(run: Callable, batch_stats, keys: jax.Array):
   Flax's BatchNorm folds a batch into its running average as m * old + (1 - m) * batch. Run
   from zeros it gives (1 - m) * batch, and from ones m + (1 - m) * batch; the two give each
   layer's own m, so the batch's statistics come out exactly whatever momentum a layer has.
-  """
-  zeros = jax.tree.map(jnp.zeros_like, batch_stats)
-  ones = jax.tree.map(jnp.ones_like, batch_stats)
-  momentum = jax.tree.map(lambda a, b: a - b, run(ones, keys[0]), run(zeros, keys[0]))
 
-  def one(total, key):
-    folded = run(zeros, key)
-    return jax.tree.map(lambda t, f, m: t + f / (1.0 - m), total, folded, momentum), None
-  total, _ = lax.scan(one, zeros, keys)
-  return jax.tree.map(lambda t: t / keys.shape[0], total)
+  Spectral normalisation's vectors are the network's own too: they start from those in
+  `batch_stats` and advance one power iteration per run, on this network's weights.
+  """
+  momentum = jax.tree.map(lambda a, b: a - b, run(_fill(batch_stats, 1.0), keys[0]),
+                          run(_fill(batch_stats, 0.0), keys[0]))
+  zeros = _fill(batch_stats, 0.0)
+
+  def one(carry, key):
+    total, current = carry
+    folded = run(_fill(current, 0.0), key)
+    total = jax.tree.map(lambda t, f, m: t + f / (1.0 - m), total, folded, momentum)
+    return (total, folded), None
+  (total, last), _ = lax.scan(one, (zeros, batch_stats), keys)
+  return spectral_vectors_from(last, jax.tree.map(lambda t: t / keys.shape[0], total))
 
 
 def clip_params(params, bound: float):

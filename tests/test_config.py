@@ -51,7 +51,7 @@ def test_unknown_config_argument():
 
 @pytest.mark.parametrize('key,value,expected', [
     ('data.name', 'imagenet', r"unknown data.name 'imagenet'.*'digits'"),
-    ('model.name', 'resnet', r"unknown model.name 'resnet'.*'dcgan', 'mlp'"),
+    ('model.name', 'vit', r"unknown model.name 'vit'.*'dcgan', 'mlp', 'resnet'"),
     ('loss.name', 'vanilla', r"unknown loss.name 'vanilla'.*'hinge'"),
     ('optim.name', 'lamb', r"unknown optim.name 'lamb'.*'adam'"),
     ('train.dtype', 'float16', r"unknown train.dtype 'float16'.*'bfloat16'"),

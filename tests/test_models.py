@@ -100,8 +100,8 @@ def test_mlp_shapes_and_maxout_parameter_count():
 
 
 def test_unknown_model_lists_choices():
-  c = ml_collections.ConfigDict({'name': 'resnet'})
-  with pytest.raises(ValueError, match=r"unknown model.name 'resnet'.*\['dcgan', 'mlp'\]"):
+  c = ml_collections.ConfigDict({'name': 'vit'})
+  with pytest.raises(ValueError, match=r"unknown model.name 'vit'.*\['dcgan', 'mlp', 'resnet'\]"):
     models.build(c, (32, 32, 3), jnp.float32)
 
 

@@ -68,6 +68,12 @@ CASES = {
     'cdcgan_projection': dict(experiment='cdcgan_digits', loss='non_saturating', d_steps=1),
     'cdcgan_acgan': dict(experiment='cdcgan_digits', loss='hinge', d_steps=2,
                          conditioning='acgan'),
+    # BigGAN: spectral norm, self-attention, hierarchical latents, orthogonal regularisation,
+    # and every DiffAugment policy, each example's augmentation from its own key. Its convs
+    # have biases right before batch norm, whose gradient is zero up to rounding; Adam's eps
+    # of 1e-4 keeps that rounding from being normalised into full steps that differ.
+    'biggan_diffaugment': dict(experiment='biggan_digits', loss='hinge', d_steps=1,
+                               augment='color,translation,cutout', eps=1e-4),
 }
 
 
@@ -84,6 +90,9 @@ def test_one_device_equals_eight(case):
   config.loss.r2_gamma = opts.get('r2', 0.0)
   config.loss.dragan_weight = opts.get('dragan', 0.0)
   config.loss.penalty_every = opts.get('every', 1)
+  if 'augment' in opts:
+    config.train.augment = opts['augment']
+  config.optim.eps = opts.get('eps', config.optim.eps)
   config.train.batch_size = 32
   state_1, metrics_1 = _run(config, jax.devices()[:1])
   state_8, metrics_8 = _run(config, jax.devices()[:8])
@@ -345,3 +354,18 @@ def test_the_generators_random_stream_is_per_example_and_device_count_free():
       out_specs=P(parallel.AXIS), check_vma=False))(z)
   without = generator.apply(variables, z, train=False)
   assert np.abs(np.asarray(with_noise) - np.asarray(without)).max() > 1e-4
+
+
+def test_diffaugment_reaches_every_image_d_sees_in_both_updates():
+  # Real and generated images in D's update, and generated ones in G's (simultaneous updates:
+  # G's update runs against the D the step started from, so its loss moves only if its own
+  # samples are augmented).
+  def first_metrics(augment):
+    config = load_experiment('dcgan_digits')
+    config.train.updates = 'simultaneous'
+    config.train.augment = augment
+    config.train.batch_size = 16
+    return _run(config, jax.devices()[:1], num_steps=1)[1][0]
+  plain, augmented = first_metrics(''), first_metrics('translation,cutout')
+  for key in ('d_real_logit', 'd_fake_logit', 'g_loss'):
+    assert abs(float(plain[key]) - float(augmented[key])) > 1e-4, key

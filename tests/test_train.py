@@ -18,6 +18,7 @@ from PIL import Image
 from conftest import REPO, load_experiment
 from gan_jax import checkpointing, runs, sample, train, writers
 from gan_jax.data import pipeline
+from gan_jax.models import layers
 
 
 def _leaves(tree):
@@ -82,6 +83,20 @@ def test_conditional_resume_is_exact(tmp_path):
   config.train.steps = 4
   resumed = train.train_and_evaluate(config, str(tmp_path / 'split'))
   _assert_same_tree(whole, resumed)
+
+
+def test_biggan_resume_is_exact(tmp_path):
+  # Spectral-norm vectors, DiffAugment's draws and the EMA's standing statistics: a resumed run
+  # continues exactly.
+  config = load_experiment('biggan_digits')
+  whole = train.train_and_evaluate(config, str(tmp_path / 'whole'))
+  config.train.steps = 2
+  train.train_and_evaluate(config, str(tmp_path / 'split'))
+  config.train.steps = 4
+  resumed = train.train_and_evaluate(config, str(tmp_path / 'split'))
+  _assert_same_tree(whole, resumed)
+  assert any(layers.SPECTRAL_VECTOR in jax.tree_util.keystr(p)
+             for p, _ in jax.tree_util.tree_leaves_with_path(resumed.players['d'].batch_stats))
 
 
 def test_finished_run_says_so_and_does_not_train(tmp_path, caplog, monkeypatch):

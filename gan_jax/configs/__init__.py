@@ -2,9 +2,11 @@
 and the start-up checks (`validation.py`)."""
 
 from gan_jax.configs.recipes import (base_config, dcgan_model, dcgan_smoke, dcgan_training,
-                                     image_data, mlp_model, pacgan_mixture_setting, smoke_train)
+                                     hinge_training, image_data, mlp_model,
+                                     pacgan_mixture_setting, resnet_model, resnet_smoke,
+                                     smoke_train)
 from gan_jax.configs.validation import DTYPES, PACK_NORMS, UPDATES, validate
 
-__all__ = ['base_config', 'dcgan_model', 'dcgan_smoke', 'dcgan_training', 'image_data',
-           'mlp_model', 'pacgan_mixture_setting', 'smoke_train', 'validate', 'DTYPES',
-           'PACK_NORMS', 'UPDATES']
+__all__ = ['base_config', 'dcgan_model', 'dcgan_smoke', 'dcgan_training', 'hinge_training',
+           'image_data', 'mlp_model', 'pacgan_mixture_setting', 'resnet_model', 'resnet_smoke',
+           'smoke_train', 'validate', 'DTYPES', 'PACK_NORMS', 'UPDATES']

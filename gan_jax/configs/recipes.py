@@ -43,6 +43,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.loss.clip = 0.01                # weight clipping bound (wasserstein only); 0 = off
   c.loss.class_weight = 1.0         # ACGAN: weight of the auxiliary class cross-entropy
   c.loss.class_on_fake = True       # ACGAN: D's class loss on generated examples too (paper)
+  c.loss.ortho_weight = 0.0         # BigGAN's orthogonal regularisation of G (1e-4); 0 = off
 
   c.optim = ml_collections.ConfigDict()
   c.optim.name = 'adam'             # 'adam' | 'rmsprop' | 'sgd' (gan_jax/optim.py)
@@ -65,6 +66,8 @@ def base_config() -> ml_collections.ConfigDict:
                                     # MNIST code: 2, so that D's loss does not reach zero)
   c.train.updates = 'alternating'   # G against the updated D, or 'simultaneous' (against the
                                     # D this step started from, as the PacGAN code trains)
+  c.train.augment = ''              # DiffAugment policies for every image D sees, e.g.
+                                    # 'translation,cutout' or 'color,translation,cutout'
   c.train.ema_decay = 0.999         # generator EMA for samples (warmed up); 0 turns EMA off
   c.train.ema_stats = 'standing'    # the EMA generator's batch-norm statistics: 'standing'
                                     # (its own, recomputed before sampling) or 'generator'
@@ -128,6 +131,36 @@ def dcgan_training(c: ml_collections.ConfigDict, *, steps: int, batch_size: int)
   c.train.steps = steps
   c.train.batch_size = batch_size
   c.train.ema_decay = 0.999
+
+
+def resnet_model(c: ml_collections.ConfigDict) -> None:
+  """Sets `c.model` to the ResNet architecture (SNGAN, SAGAN, BigGAN) with its defaults
+  (models/resnet.py)."""
+  models.get('resnet').defaults(c.model)
+
+
+def hinge_training(c: ml_collections.ConfigDict, *, steps: int, batch_size: int, d_steps: int,
+                   g_lr: float, d_lr: float, b2: float) -> None:
+  """The SNGAN / BigGAN training choices: hinge loss, Adam with beta1 0, `d_steps` D updates
+  per G update, an EMA generator."""
+  c.loss.name = 'hinge'
+  c.optim.name = 'adam'
+  c.optim.g_lr = g_lr
+  c.optim.d_lr = d_lr
+  c.optim.b1 = 0.0
+  c.optim.b2 = b2
+  c.train.steps = steps
+  c.train.batch_size = batch_size
+  c.train.d_steps = d_steps
+
+
+def resnet_smoke(c: ml_collections.ConfigDict) -> None:
+  """The `smoke` variant of a ResNet experiment: 2 channels per width multiplier, one D step,
+  and the tiny schedule of `smoke_train`."""
+  c.model.g_ch = 2
+  c.model.d_ch = 2
+  c.train.d_steps = 1
+  smoke_train(c)
 
 
 def mlp_model(c: ml_collections.ConfigDict) -> None:

@@ -24,6 +24,7 @@ _RANGES = (
     ('loss', 'r2_gamma', 0.0, None, True, True), ('loss', 'dragan_weight', 0.0, None, True, True),
     ('loss', 'penalty_every', 1, None, True, True), ('loss', 'clip', 0.0, None, True, True),
     ('loss', 'class_weight', 0.0, None, True, True),
+    ('loss', 'ortho_weight', 0.0, None, True, True),
     ('model', 'z_dim', 1, None, True, True), ('model', 'pack', 1, None, True, True),
     ('train', 'ema_decay', 0.0, 1.0, True, False),
     ('train', 'standing_batches', 1, None, True, True),

@@ -4,7 +4,9 @@ family's EMA generator.
 `Evaluator(config, family)(ema, seed=...)` returns {'eval/<scalar>': value}. It runs every
 `config.evals.every` steps during training and on demand through `python -m gan_jax.evaluate`;
 the same code serves both, so the numbers agree. Real statistics come from the training data:
-`evals.num_real` examples in a fixed order, computed on first use and kept.
+`evals.num_real` examples in a fixed order, computed on first use and kept. `truncation=t` draws
+the samples from latents truncated at t (`gan_jax/truncation.py`; the evaluate command's
+`--truncation` and `--truncation_sweep`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from absl import logging
 import numpy as np
 
 from gan_jax import data as data_lib
+from gan_jax import truncation as truncation_lib
 from gan_jax.data import convert, toy
 from gan_jax.evaluators import metrics as metrics_lib
 from gan_jax.evaluators import modes as modes_lib
@@ -105,10 +108,14 @@ class Evaluator:
   def _classifier(self):
     return _classifier(classifier_name(self.config), self.evals.get('classifier_dir'))
 
-  def samples(self, ema, num: int, seed: int):
-    """(samples, labels or None): `num` generated samples from latents drawn from `seed`;
-    conditional runs draw classes uniformly (0, 1, ..., C-1, 0, ...)."""
-    return self.family.sample(ema, seed=seed, num=num)
+  def samples(self, ema, num: int, seed: int, truncation: float | None = None):
+    """(samples, labels or None): `num` generated samples from latents drawn from `seed`,
+    truncated at `truncation` if given; conditional runs draw classes uniformly (0, 1, ...,
+    C-1, 0, ...)."""
+    if truncation is None:
+      return self.family.sample(ema, seed=seed, num=num)
+    truncation_lib.check(self.family, truncation)
+    return self.family.sample(ema, seed=seed, num=num, truncation=truncation)
 
   def _real_data(self):
     if 'data' not in self._real:
@@ -120,9 +127,10 @@ class Evaluator:
       self._real[key] = extract(self._real_data()[0])
     return self._real[key]
 
-  def __call__(self, ema, *, seed: int = 0) -> dict[str, float]:
-    """The metrics' scalars as {'eval/<name>': value}; `ema` may hold host arrays."""
-    fake, labels = self.samples(ema, self.evals.num_samples, seed)
+  def __call__(self, ema, *, seed: int = 0, truncation: float | None = None) -> dict[str, float]:
+    """The metrics' scalars as {'eval/<name>': value}; `ema` may hold host arrays. `truncation`:
+    the latents' threshold, or None (untruncated, as in training)."""
+    fake, labels = self.samples(ema, self.evals.num_samples, seed, truncation)
     out = {}
     if 'modes' in self.names:
       result = modes_lib.mixture_modes(fake, toy.mixture_means(self.config.data),

@@ -15,8 +15,10 @@ A family object has:
 - `refresh(state, indices) -> state`: per device, recomputes what the EMA copies need to run
   (their batch-norm statistics); the trainer calls it before it samples, evaluates or saves;
 - `legacy_state(old) -> GANState`: a state from a checkpoint of the layout before families;
-- sampling, on the host: `sample(ema, seed=, num=, labels=)`, `grid(...)`, `interpolation(...)`,
-  `labels_for(num, labels)`, and `picture(host_state, samples, path, ...)`.
+- sampling, on the host: `sample(ema, seed=, num=, labels=, truncation=)`, `grid(...)`,
+  `interpolation(...)`, `labels_for(num, labels)`, and `picture(host_state, samples, path, ...)`;
+- `has_latent`: whether its generator takes a latent z, which `truncation=t` truncates (the
+  truncation trick, `gan_jax/truncation.py`); a family without one refuses truncation.
 
 Adding a family is its module plus one entry in FAMILIES.
 """

@@ -15,7 +15,13 @@ cross-entropy on its own samples.
 Batch norm in D: the real and the generated minibatch go through D separately, each normalised
 over itself, and D's running statistics are updated by both, real first (as the PyTorch DCGAN
 reference does). Penalties and the generator's update run D in training mode without touching
-its statistics.
+its statistics. Spectral normalisation's power-iteration vectors (kept with the statistics)
+advance once per update: the real pass's are kept, the fake pass's iteration is not stored.
+
+DiffAugment (`train.augment`): D sees only augmented images, real and generated, in both
+players' updates (and the penalties see the augmented images); each example's augmentation
+comes from its own key. BigGAN's orthogonal regularisation (`loss.ortho_weight`) is added to
+G's loss.
 
 The EMA generator: its parameters are averaged every step; its batch-norm statistics are its
 own, recomputed by `refresh` (standing statistics) before the trainer samples, evaluates or
@@ -33,8 +39,9 @@ import numpy as np
 import optax
 from jax import lax
 
-from gan_jax import optim, penalties, pictures, steps
+from gan_jax import augment, optim, penalties, pictures, steps
 from gan_jax import state as state_lib
+from gan_jax import truncation as truncation_lib
 from gan_jax.data import convert
 from gan_jax.losses import Objective
 
@@ -44,6 +51,7 @@ _D_LATENTS, _D_EPSILON, _G_LATENTS = 0, 1, 2
 _DROPOUT_REAL, _DROPOUT_FAKE, _DROPOUT_GP, _DROPOUT_G = 3, 4, 5, 6
 _DROPOUT_R1, _DROPOUT_R2, _DROPOUT_DRAGAN, _DRAGAN_NOISE = 7, 8, 9, 10
 _D_LABELS, _G_LABELS, _G_RANDOM = 11, 12, 13
+_AUGMENT_REAL, _AUGMENT_FAKE, _AUGMENT_G = 14, 15, 16
 # Standing statistics draw from their own stream of the run's key, independent of the step.
 _STANDING = 0x57A4D
 
@@ -70,6 +78,8 @@ class Game:
   ema_decay: float = 0.0
   ema_stats: str = 'standing'   # 'standing' or 'generator' (the raw G's; for comparisons)
   standing_batches: int = 20
+  augment: tuple[str, ...] = ()  # DiffAugment's policies (augment.POLICIES) on all D's inputs
+  ortho_weight: float = 0.0     # BigGAN's orthogonal regularisation of G's weights
 
 
 def generate(generator, params, batch_stats, z, labels=None, *, slots: int = 1, rngs=None):
@@ -138,6 +148,11 @@ def d_step(d_state, g_state, batch, key, step, *, generator, discriminator, game
   fake, _ = generate(generator, g_state.params, g_state.batch_stats, z, fake_labels,
                      slots=game.slots, rngs=_g_rngs(key))
   fake = lax.stop_gradient(fake)
+  if game.augment:  # D sees only augmented images, real and generated (DiffAugment)
+    real = augment.augment_batch(real, jax.random.fold_in(key, _AUGMENT_REAL), game.augment,
+                                 axis_name)
+    fake = augment.augment_batch(fake, jax.random.fold_in(key, _AUGMENT_FAKE), game.augment,
+                                 axis_name)
   objective = game.objective
 
   def loss_fn(params):
@@ -146,8 +161,10 @@ def d_step(d_state, g_state, batch, key, step, *, generator, discriminator, game
                                  train=True, mutable=['batch_stats'],
                                  rngs={'dropout': jax.random.fold_in(key, purpose)})
     real_out, updates = d_apply(real, real_labels, d_state.batch_stats, _DROPOUT_REAL)
-    fake_out, updates = d_apply(fake, fake_labels, updates['batch_stats'], _DROPOUT_FAKE)
-    stats = updates['batch_stats']
+    real_stats = updates['batch_stats']
+    fake_out, updates = d_apply(fake, fake_labels, real_stats, _DROPOUT_FAKE)
+    # Batch norm averages both passes; spectral norm advances one power iteration per update.
+    stats = steps.spectral_vectors_from(real_stats, updates['batch_stats'])
     (real_logits, real_class), (fake_logits, fake_class) = (_split_outputs(real_out),
                                                             _split_outputs(fake_out))
     loss, scalars = objective.d_loss(real_logits=real_logits, fake_logits=fake_logits)
@@ -212,6 +229,9 @@ def g_step(g_state, d_state, key, *, local_batch: int, generator, discriminator,
   def loss_fn(params):
     fake, batch_stats = generate(generator, params, g_state.batch_stats, z, labels,
                                  slots=game.slots, rngs=_g_rngs(key))
+    if game.augment:
+      fake = augment.augment_batch(fake, jax.random.fold_in(key, _AUGMENT_G), game.augment,
+                                   axis_name)
     # D's statistics are not updated by the generator's step.
     out, _ = discriminator.apply(
         {'params': d_state.params, 'batch_stats': d_state.batch_stats}, fake, labels,
@@ -222,6 +242,10 @@ def g_step(g_state, d_state, key, *, local_batch: int, generator, discriminator,
       class_loss = class_cross_entropy(fake_class, labels)
       loss = loss + game.class_weight * class_loss
       scalars = {**scalars, 'g_class_loss': class_loss}
+    if game.ortho_weight:
+      ortho = penalties.orthogonal_penalty(params, exclude=('shared',))
+      loss = loss + game.ortho_weight * ortho
+      scalars = {**scalars, 'ortho_penalty': ortho}
     return loss, (batch_stats, scalars)
 
   g_state, loss, scalars, grads = steps.update(g_state, loss_fn, axis_name=axis_name)
@@ -346,10 +370,16 @@ class GanFamily:
   def _generate_fn(self, ema: state_lib.EMA, z, labels):
     return self.generator.apply(ema.variables(), z, labels, train=False)
 
-  def latents(self, seed: int, num: int) -> jax.Array:
-    """A latent batch determined by `seed` alone (the trainer's fixed batch uses the run's)."""
+  def latents(self, seed: int, num: int, truncation: float | None = None) -> jax.Array:
+    """A latent batch determined by `seed` alone (the trainer's fixed batch uses the run's).
+
+    `truncation` = t > 0: the truncation trick (BigGAN, Brock et al. 2019): the same latents
+    with every entry beyond +-t resampled until inside (`truncation.truncate_latents`); None:
+    untruncated."""
     key = jax.random.fold_in(jax.random.PRNGKey(seed), 0x5A3F)
-    return jax.random.normal(key, (num, self.game.z_dim))
+    if truncation is None:
+      return jax.random.normal(key, (num, self.game.z_dim))
+    return truncation_lib.truncate_latents(key, (num, self.game.z_dim), truncation)
 
   def labels_for(self, num: int, labels=None) -> np.ndarray | None:
     """The class of each of `num` samples: unconditional, None."""
@@ -369,10 +399,16 @@ class GanFamily:
       parts.append(np.asarray(self._generate(ema, z[i:i + batch_size], y)))
     return np.concatenate(parts)
 
-  def sample(self, ema, *, seed: int, num: int, labels=None):
-    """(samples, their labels or None): `num` samples from latents of `seed`."""
+  def sample(self, ema, *, seed: int, num: int, labels=None, truncation: float | None = None):
+    """(samples, their labels or None): `num` samples from latents of `seed`, truncated at
+    `truncation` if given (see `latents`)."""
     y = self.labels_for(num, labels)
-    return self.generate(ema, self.latents(seed, num), y), y
+    return self.generate(ema, self.latents(seed, num, truncation), y), y
+
+  @property
+  def has_latent(self) -> bool:
+    """Whether the generator takes a latent z (what truncation truncates)."""
+    return self.game.z_dim > 0
 
   def interpolation(self, ema, *, seed: int, rows: int, steps_per_row: int, labels=None):
     """(samples, columns): rows of spherical interpolations between pairs of latents."""
@@ -420,6 +456,10 @@ def game_from_config(config, spec, objective, *, num_classes: int = 0,
                      class_weight: float = 0.0, class_on_fake: bool = True) -> Game:
   model, train, loss = config.model, config.train, config.loss
   pack = model.get('pack', 1)
+  policies = augment.parse(train.get('augment', ''))
+  if policies and spec.kind != 'image':
+    raise ValueError(f"train.augment={train.augment!r}: DiffAugment augments images; data "
+                     f"{config.data.name!r} is {spec.kind}. Set --config.train.augment=''")
   return Game(objective=objective, z_dim=model.z_dim,
               data_key='image' if spec.kind == 'image' else 'points',
               num_classes=num_classes, class_weight=class_weight,
@@ -430,7 +470,9 @@ def game_from_config(config, spec, objective, *, num_classes: int = 0,
               g_steps=train.g_steps, simultaneous=train.updates == 'simultaneous',
               pack=pack, slots=pack if model.get('pack_norm', 'batch') == 'slot' else 1,
               ema_decay=train.ema_decay, ema_stats=train.get('ema_stats', 'standing'),
-              standing_batches=train.get('standing_batches', 20))
+              standing_batches=train.get('standing_batches', 20),
+              augment=policies,
+              ortho_weight=loss.get('ortho_weight', 0.0))
 
 
 def build(config, spec, dtype) -> GanFamily:

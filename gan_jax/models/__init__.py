@@ -19,7 +19,7 @@ from typing import Callable
 import flax.linen as nn
 import jax.numpy as jnp
 
-from gan_jax.models import dcgan, mlp
+from gan_jax.models import dcgan, mlp, resnet
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,6 +31,7 @@ class Model:
 MODELS = {
     'mlp': Model(mlp.build, mlp.defaults),
     'dcgan': Model(dcgan.build, dcgan.defaults),
+    'resnet': Model(resnet.build, resnet.defaults),  # SNGAN, SAGAN, BigGAN
 }
 
 

@@ -370,3 +370,126 @@ def dense(features: int, *, in_features: int, init: str, use_bias: bool = True, 
     return nn.Dense(features, use_bias=use_bias, dtype=dtype, name=name,
                     kernel_init=dcgan_kernel_init)
   raise ValueError(f"unknown model.weight_init {init!r}; choose 'default', 'torch' or 'normal'")
+
+
+# ---- Spectral normalisation (Miyato et al. 2018) and self-attention (Zhang et al. 2019) ----
+
+SPECTRAL_VECTOR = 'sn_u'  # the leaf name of a layer's power-iteration vector in 'batch_stats'
+
+
+def _l2_normalize(v, eps: float = 1e-12):
+  return v * jax.lax.rsqrt(jnp.maximum(jnp.sum(v * v), eps * eps))
+
+
+def power_iteration(w: jax.Array, u: jax.Array, eps: float = 1e-12):
+  """One power iteration for the largest singular value of the matrix `w` (rows: inputs,
+  columns: outputs) from the output-side vector `u`. Returns (sigma, new u), both without
+  gradient through the vectors: sigma = v^T w u' with v = w u / |w u|, u' = w^T v / |w^T v|."""
+  v = jax.lax.stop_gradient(_l2_normalize(w @ u, eps))
+  u = jax.lax.stop_gradient(_l2_normalize(w.T @ v, eps))
+  return v @ w @ u, u
+
+
+def spectral_normalize(module: nn.Module, kernel: jax.Array, *, update: bool) -> jax.Array:
+  """`kernel` divided by its largest singular value, estimated by one power iteration from the
+  vector that `module` keeps in its 'batch_stats' collection (leaf `sn_u`). A kernel of any
+  rank is read as a matrix (fan-in, outputs). `update` stores the iterated vector (training
+  passes that update statistics); otherwise the iteration runs and is forgotten. The vector is
+  a function of the replicated weights alone, so it is the same on every device."""
+  w = kernel.reshape(-1, kernel.shape[-1]).astype(jnp.float32)
+  u_var = module.variable('batch_stats', SPECTRAL_VECTOR, lambda: _l2_normalize(
+      jax.random.normal(module.make_rng('params'), (w.shape[-1],), jnp.float32)))
+  sigma, u = power_iteration(w, u_var.value)
+  if update and not module.is_initializing():
+    u_var.value = u
+  return kernel / sigma.astype(kernel.dtype)
+
+
+class SNDense(nn.Module):
+  """A dense layer whose kernel is spectrally normalised when `spectral` is set."""
+  features: int
+  use_bias: bool = True
+  spectral: bool = True
+  kernel_init: nn.initializers.Initializer = nn.initializers.lecun_normal()
+  dtype: jnp.dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x, *, update: bool = False):
+    kernel = self.param('kernel', self.kernel_init, (x.shape[-1], self.features), jnp.float32)
+    if self.spectral:
+      kernel = spectral_normalize(self, kernel, update=update)
+    y = jnp.dot(x.astype(self.dtype), kernel.astype(self.dtype))
+    if self.use_bias:
+      y = y + self.param('bias', nn.initializers.zeros, (self.features,), jnp.float32).astype(
+          self.dtype)
+    return y
+
+
+class SNConv(nn.Module):
+  """A stride-1 'SAME' convolution whose kernel is spectrally normalised when `spectral` is
+  set."""
+  features: int
+  kernel_size: int = 3
+  use_bias: bool = True
+  spectral: bool = True
+  kernel_init: nn.initializers.Initializer = nn.initializers.lecun_normal()
+  dtype: jnp.dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x, *, update: bool = False):
+    k = self.kernel_size
+    kernel = self.param('kernel', self.kernel_init, (k, k, x.shape[-1], self.features),
+                        jnp.float32)
+    if self.spectral:
+      kernel = spectral_normalize(self, kernel, update=update)
+    y = jax.lax.conv_general_dilated(x.astype(self.dtype), kernel.astype(self.dtype), (1, 1),
+                                     'SAME', dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+    if self.use_bias:
+      y = y + self.param('bias', nn.initializers.zeros, (self.features,), jnp.float32).astype(
+          self.dtype)
+    return y
+
+
+class SNEmbed(nn.Module):
+  """A class embedding (num_classes, features), spectrally normalised when `spectral` is set
+  (the projection discriminator's)."""
+  num_classes: int
+  features: int
+  spectral: bool = True
+  embedding_init: nn.initializers.Initializer = nn.initializers.normal(stddev=1.0)
+
+  @nn.compact
+  def __call__(self, labels, *, update: bool = False):
+    table = self.param('embedding', self.embedding_init, (self.num_classes, self.features),
+                       jnp.float32)
+    if self.spectral:
+      table = spectral_normalize(self, table, update=update)
+    return table[labels]
+
+
+class SelfAttention(nn.Module):
+  """SAGAN's self-attention block as BigGAN uses it: 1x1 convolutions theta, phi (C/8
+  channels), g (C/2) and o (back to C), all without bias; phi and g max-pooled 2x2; attention
+  softmax(theta phi^T) over the pooled positions; y = x + gamma * o(attention g). The gate gamma
+  starts at 0, so the block starts as the identity."""
+  spectral: bool = True
+  kernel_init: nn.initializers.Initializer = nn.initializers.lecun_normal()
+  dtype: jnp.dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x, *, update: bool = False):
+    n, h, w, c = x.shape
+    if c % 8 or h % 2 or w % 2:
+      raise ValueError(f'self-attention needs channels divisible by 8 and an even size; got '
+                       f'{h}x{w}x{c}')
+    conv = lambda f, name: SNConv(f, 1, use_bias=False, spectral=self.spectral,
+                                  kernel_init=self.kernel_init, dtype=self.dtype, name=name)
+    theta = conv(c // 8, 'theta')(x, update=update).reshape(n, h * w, c // 8)
+    pool = lambda y: nn.max_pool(y, (2, 2), (2, 2))
+    phi = pool(conv(c // 8, 'phi')(x, update=update)).reshape(n, h * w // 4, c // 8)
+    g = pool(conv(c // 2, 'g')(x, update=update)).reshape(n, h * w // 4, c // 2)
+    beta = jax.nn.softmax(jnp.einsum('nqc,nkc->nqk', theta, phi).astype(jnp.float32), axis=-1)
+    o = jnp.einsum('nqk,nkc->nqc', beta.astype(self.dtype), g).reshape(n, h, w, c // 2)
+    o = conv(c, 'o')(o, update=update)
+    gamma = self.param('gamma', nn.initializers.zeros, (), jnp.float32)
+    return x + gamma.astype(self.dtype) * o
