@@ -73,27 +73,26 @@ def test_dcgan_resume_is_exact_and_restores_on_another_device_count(tmp_path):
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 
 
-def test_conditional_resume_is_exact(tmp_path):
-  # Labels in the batches and in G's and D's inputs: a resumed run sees the same ones.
-  config = load_experiment('cdcgan_digits')
-  config.model.conditioning = 'acgan'
+def _whole_and_resumed(config, tmp_path):
+  """A smoke config's 4 steps in one go, and as 2 then resumed to 4: (whole, resumed)."""
   whole = train.train_and_evaluate(config, str(tmp_path / 'whole'))
   config.train.steps = 2
   train.train_and_evaluate(config, str(tmp_path / 'split'))
   config.train.steps = 4
-  resumed = train.train_and_evaluate(config, str(tmp_path / 'split'))
-  _assert_same_tree(whole, resumed)
+  return whole, train.train_and_evaluate(config, str(tmp_path / 'split'))
+
+
+def test_conditional_resume_is_exact(tmp_path):
+  # Labels in the batches and in G's and D's inputs: a resumed run sees the same ones.
+  config = load_experiment('cdcgan_digits')
+  config.model.conditioning = 'acgan'
+  _assert_same_tree(*_whole_and_resumed(config, tmp_path))
 
 
 def test_biggan_resume_is_exact(tmp_path):
   # Spectral-norm vectors, DiffAugment's draws and the EMA's standing statistics: a resumed run
   # continues exactly.
-  config = load_experiment('biggan_digits')
-  whole = train.train_and_evaluate(config, str(tmp_path / 'whole'))
-  config.train.steps = 2
-  train.train_and_evaluate(config, str(tmp_path / 'split'))
-  config.train.steps = 4
-  resumed = train.train_and_evaluate(config, str(tmp_path / 'split'))
+  whole, resumed = _whole_and_resumed(load_experiment('biggan_digits'), tmp_path)
   _assert_same_tree(whole, resumed)
   assert any(layers.SPECTRAL_VECTOR in jax.tree_util.keystr(p)
              for p, _ in jax.tree_util.tree_leaves_with_path(resumed.players['d'].batch_stats))

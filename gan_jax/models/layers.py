@@ -405,6 +405,17 @@ def spectral_normalize(module: nn.Module, kernel: jax.Array, *, update: bool) ->
   return kernel / sigma.astype(kernel.dtype)
 
 
+def _weights(module: nn.Module, shape, *, spectral: bool, update: bool, use_bias: bool):
+  """(kernel, bias or None) of a layer: the kernel spectrally normalised when `spectral`."""
+  kernel = module.param('kernel', module.kernel_init, shape, jnp.float32)
+  if spectral:
+    kernel = spectral_normalize(module, kernel, update=update)
+  bias = None
+  if use_bias:
+    bias = module.param('bias', nn.initializers.zeros, (shape[-1],), jnp.float32)
+  return kernel, bias
+
+
 class SNDense(nn.Module):
   """A dense layer whose kernel is spectrally normalised when `spectral` is set."""
   features: int
@@ -415,14 +426,10 @@ class SNDense(nn.Module):
 
   @nn.compact
   def __call__(self, x, *, update: bool = False):
-    kernel = self.param('kernel', self.kernel_init, (x.shape[-1], self.features), jnp.float32)
-    if self.spectral:
-      kernel = spectral_normalize(self, kernel, update=update)
+    kernel, bias = _weights(self, (x.shape[-1], self.features), spectral=self.spectral,
+                            update=update, use_bias=self.use_bias)
     y = jnp.dot(x.astype(self.dtype), kernel.astype(self.dtype))
-    if self.use_bias:
-      y = y + self.param('bias', nn.initializers.zeros, (self.features,), jnp.float32).astype(
-          self.dtype)
-    return y
+    return y if bias is None else y + bias.astype(self.dtype)
 
 
 class SNConv(nn.Module):
@@ -438,16 +445,11 @@ class SNConv(nn.Module):
   @nn.compact
   def __call__(self, x, *, update: bool = False):
     k = self.kernel_size
-    kernel = self.param('kernel', self.kernel_init, (k, k, x.shape[-1], self.features),
-                        jnp.float32)
-    if self.spectral:
-      kernel = spectral_normalize(self, kernel, update=update)
+    kernel, bias = _weights(self, (k, k, x.shape[-1], self.features), spectral=self.spectral,
+                            update=update, use_bias=self.use_bias)
     y = jax.lax.conv_general_dilated(x.astype(self.dtype), kernel.astype(self.dtype), (1, 1),
                                      'SAME', dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
-    if self.use_bias:
-      y = y + self.param('bias', nn.initializers.zeros, (self.features,), jnp.float32).astype(
-          self.dtype)
-    return y
+    return y if bias is None else y + bias.astype(self.dtype)
 
 
 class SNEmbed(nn.Module):
