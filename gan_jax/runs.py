@@ -99,7 +99,7 @@ def evaluate_run(workdir: str, *, metrics=None, num_samples=None, num_real=None,
   if config.data.name in data_lib.MIXTURES and not num_samples:
     config.evals.num_samples = 2500  # the VEEGAN / PacGAN protocol
   config.evals.best_metric = ''
-  evaluator = evaluator_lib.Evaluator(config, family)
+  evaluator = evaluator_lib.make(config, family)
   ema = jax.device_get(state.ema['g'])
   values = evaluator(ema, seed=seed, truncation=truncation)
   step = int(state.step)
@@ -113,8 +113,16 @@ def evaluate_run(workdir: str, *, metrics=None, num_samples=None, num_real=None,
     result['truncation'] = truncation
   if conditional:
     result['classes'] = 'uniform: sample i generated for class i mod num_classes'
+  if getattr(family, 'translates', False):  # measured on the held-out split
+    result['generator'] = ('EMA parameters (equal to the generator when train.ema_decay=0) with '
+                           "the generator's batch-norm statistics")
+    result['num_samples'] = len(family.heldout(config.evals.num_samples)['a'])
+    result['heldout'] = (f"split 'test' of {config.data.name!r} at {config.data.image_size} "
+                         'pixels, no crop or flip: its a images translated (a2b), compared with '
+                         'its b images')
   uses = lambda what: any(getattr(registry.METRICS[n], what) for n in names)
-  if uses('inception') or names & {'domain_fd', 'intra_fd'}:
+  translates = getattr(family, 'translates', False)
+  if (uses('inception') and not translates) or names & {'domain_fd', 'intra_fd'}:
     result['num_real'] = config.evals.num_real
     result['real'] = f'training data of {config.data.name!r}, split {config.data.get("split")}'
   if uses('inception'):

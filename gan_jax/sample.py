@@ -14,7 +14,9 @@ generator (identical to the generator when EMA is off), with its own batch-norm 
 `--truncation=t` applies the truncation trick (BigGAN, Brock et al. 2019): latent entries beyond
 +-t are resampled until inside (`gan_jax/truncation.py`), for plain and per-class samples; the
 picture is then written to sample_<step>_truncation_<t>.png. Interpolations refuse it: the
-spherical path between two truncated end points can leave [-t, t].
+spherical path between two truncated end points can leave [-t, t]. A translation run
+(Pix2Pix, CycleGAN) draws `--num` held-out examples (default 16) beside their translations;
+`gan_jax.translate` translates a folder of images.
 """
 
 from __future__ import annotations
@@ -82,6 +84,10 @@ def draw(workdir: str, *, num: int | None = None, seed: int = 0, out: str | None
     samples, columns = family.interpolation(ema, seed=seed, rows=num or 8,
                                             steps_per_row=interpolation_steps, labels=labels)
     sample_labels = family.labels_for(len(samples), labels)
+  elif getattr(family, 'translates', False):
+    # Held-out sources beside their translations (and targets): `num` examples.
+    samples, columns = family.grid(ema, seed=seed, num=num or 16)
+    sample_labels = None
   elif family.conditional:
     classes = np.arange(family.num_classes) if labels is None else np.asarray(labels)
     family.labels_for(len(classes), classes)  # checks the classes

@@ -236,7 +236,7 @@ def train_and_evaluate(config, workdir: str, *, devices=None):
                              prefetch=config.data.get('prefetch', 2), example_key=spec.key)
   # Evaluation networks load now, so a missing one fails before anything is compiled.
   evaluate_every = config.evals.every if config.evals.metrics else 0
-  evaluator = (evaluator_lib.Evaluator(config, family) if evaluate_every and is_main
+  evaluator = (evaluator_lib.make(config, family) if evaluate_every and is_main
                else None)
 
   # ---- State: restore the latest checkpoint or initialise. ----
@@ -266,7 +266,7 @@ def train_and_evaluate(config, workdir: str, *, devices=None):
       refreshed_at = step
 
   # ---- Samples from a fixed latent batch, comparable across steps. ----
-  num_samples = config.train.num_samples if spec.kind == 'image' else pictures.NUM_POINTS
+  num_samples = config.train.num_samples if spec.kind != 'points' else pictures.NUM_POINTS
   writer = writers.create(workdir)
 
   def save_samples(step):

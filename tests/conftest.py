@@ -28,6 +28,21 @@ def load_experiment(name: str, arg: str | None = 'smoke'):
   return module.get_config(arg)
 
 
+def write_aligned_folder(root, *, num: int = 6, size: int = 40,
+                         splits=('train', 'test')) -> str:
+  """A folder in Pix2Pix's aligned format (root/<split>/*.jpg, A left of B), of random
+  images; returns root."""
+  import numpy as np
+  from PIL import Image
+  rng = np.random.default_rng(0)
+  for split in splits:
+    os.makedirs(os.path.join(root, split), exist_ok=True)
+    for i in range(num):
+      pair = rng.integers(0, 256, (size, 2 * size, 3), dtype=np.uint8)
+      Image.fromarray(pair).save(os.path.join(root, split, f'{i}.jpg'))
+  return str(root)
+
+
 class StandInClassifier:
   """A dataset classifier for evaluator tests: classifies by mean intensity into 10 bins; its
   features are 4x4 average-pooled pixels."""

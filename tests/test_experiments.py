@@ -1,6 +1,6 @@
 """Every experiment's smoke config trains a few steps on 8 devices (TFDS datasets under
-`tfds.testing.mock_data`) and writes its checkpoints, samples and metrics; points experiments
-also sample to a plot and a .npy."""
+`tfds.testing.mock_data`, folders generated) and writes its checkpoints, samples and metrics;
+points experiments also sample to a plot and a .npy."""
 
 import json
 import os
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import EXPERIMENTS, load_experiment
+from conftest import EXPERIMENTS, load_experiment, write_aligned_folder
 from gan_jax import checkpointing, sample, train, writers
 from gan_jax import data as data_lib
 from gan_jax.data import tfds_source
@@ -20,7 +20,9 @@ NAMES = sorted(p.stem for p in EXPERIMENTS.glob('*.py'))
 @pytest.mark.parametrize('name', NAMES)
 def test_smoke_config_trains_and_writes_its_outputs(name, tmp_path, monkeypatch):
   config = load_experiment(name)
-  if config.data.name in data_lib.EMBEDDED:
+  if config.data.name == 'aligned':  # generated images in Pix2Pix's aligned format
+    config.data.path = write_aligned_folder(tmp_path / 'data')
+  if config.data.name in data_lib.EMBEDDED or config.data.get('path'):
     state = train.train_and_evaluate(config, str(tmp_path))
   else:  # a TFDS dataset: generated examples in place of the download
     import tensorflow_datasets as tfds

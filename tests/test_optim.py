@@ -106,7 +106,10 @@ def test_each_player_gets_its_own_rate_and_schedule_in_a_run():
     ('train.ema_stats', 'raw', r"unknown train.ema_stats 'raw'"),
     ('data.std', 0.0, r'data.std must be in \(0.0'),
     ('evals.num_samples', 1, r'evals.num_samples must be at least 2'),
-    ('family', 'cyclegan', r"unknown family 'cyclegan'; choose one of \['conditional', 'gan'\]"),
+    ('family', 'stylegan', r"unknown family 'stylegan'; choose one of \['conditional', "
+                           r"'cyclegan', 'gan', 'pix2pix'\]"),
+    ('loss.cycle_weight', -1.0, r'loss.cycle_weight must be in \[0.0'),
+    ('train.pool_size', -1, r'train.pool_size must be in \[0'),
 ])
 def test_out_of_range_values_fail_at_start_up(field, value, message):
   config = load_experiment('gan_ring')

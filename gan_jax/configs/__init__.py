@@ -4,9 +4,11 @@ and the start-up checks (`validation.py`)."""
 from gan_jax.configs.recipes import (base_config, dcgan_model, dcgan_smoke, dcgan_training,
                                      hinge_training, image_data, mlp_model,
                                      pacgan_mixture_setting, resnet_model, resnet_smoke,
-                                     smoke_train)
+                                     smoke_train, translation_model, translation_smoke,
+                                     translation_training, translation_data)
 from gan_jax.configs.validation import DTYPES, PACK_NORMS, UPDATES, validate
 
 __all__ = ['base_config', 'dcgan_model', 'dcgan_smoke', 'dcgan_training', 'hinge_training',
            'image_data', 'mlp_model', 'pacgan_mixture_setting', 'resnet_model', 'resnet_smoke',
-           'smoke_train', 'validate', 'DTYPES', 'PACK_NORMS', 'UPDATES']
+           'smoke_train', 'translation_data', 'translation_model', 'translation_smoke',
+           'translation_training', 'validate', 'DTYPES', 'PACK_NORMS', 'UPDATES']

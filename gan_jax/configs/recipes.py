@@ -44,6 +44,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.loss.class_weight = 1.0         # ACGAN: weight of the auxiliary class cross-entropy
   c.loss.class_on_fake = True       # ACGAN: D's class loss on generated examples too (paper)
   c.loss.ortho_weight = 0.0         # BigGAN's orthogonal regularisation of G (1e-4); 0 = off
+  c.loss.l1_weight = 100.0          # pix2pix: lambda_L1, the weight of |G(a) - b|
+  c.loss.cycle_weight = 10.0        # cyclegan: lambda of the cycle losses, both directions
+  c.loss.identity_weight = 0.5      # cyclegan: identity loss weight, a fraction of lambda
 
   c.optim = ml_collections.ConfigDict()
   c.optim.name = 'adam'             # 'adam' | 'rmsprop' | 'sgd' (gan_jax/optim.py)
@@ -69,6 +72,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.train.augment = ''              # DiffAugment policies for every image D sees, e.g.
                                     # 'translation,cutout' or 'color,translation,cutout'
   c.train.ema_decay = 0.999         # generator EMA for samples (warmed up); 0 turns EMA off
+  c.train.pool_size = 50            # cyclegan: past generated images per discriminator's pool
   c.train.ema_stats = 'standing'    # the EMA generator's batch-norm statistics: 'standing'
                                     # (its own, recomputed before sampling) or 'generator'
                                     # (the raw generator's, as before they were its own)
@@ -112,6 +116,21 @@ def image_data(c: ml_collections.ConfigDict, name: str, *, image_size: int, chan
   c.data.num_classes = 0            # classes of the labels (family 'conditional' needs them)
   c.data.download = True            # TFDS: download and prepare when not prepared yet
   c.data.cache = False              # keep decoded images in memory after their first read
+
+
+def translation_data(c: ml_collections.ConfigDict, name: str, *, image_size: int, channels: int,
+                     load_size: int = 0, flip: bool = False, direction: str = 'AtoB') -> None:
+  """Sets an image-to-image translation dataset (data/translation.py): `image_data`'s fields,
+  and those of the two domains and the step's jitter."""
+  image_data(c, name, image_size=image_size, channels=channels)
+  c.data.direction = direction      # 'AtoB': the generator maps domain A to B; 'BtoA' swaps them
+  c.data.load_size = load_size      # examples arrive at this side and the step crops them to
+  #                                   image_size at random; 0 = image_size, no crop (the
+  #                                   official 286 for 256)
+  c.data.flip = flip                # random left-right flips in the step (the same for both
+  #                                   images of a pair)
+  c.data.num_train = 1347           # printed2handwritten: printed digits in the 'train' split
+  #                                   (as many as its handwritten ones; 'test' has 500)
 
 
 def dcgan_model(c: ml_collections.ConfigDict) -> None:
@@ -219,3 +238,38 @@ def smoke_train(c: ml_collections.ConfigDict) -> None:
   c.train.num_samples = 16
   c.train.standing_batches = 2
   c.train.standing_batch_size = 16
+
+
+def translation_model(c: ml_collections.ConfigDict, *, generator: str, norm: str) -> None:
+  """Sets `c.model` to the image-translation architectures (models/translation.py): the U-Net
+  or ResNet generator and the PatchGAN discriminator, with `norm` in both."""
+  models.get('translation').defaults(c.model)
+  c.model.generator = generator
+  c.model.norm = norm
+
+
+def translation_training(c: ml_collections.ConfigDict, *, steps: int, decay_steps: int,
+                         batch_size: int) -> None:
+  """The official Pix2Pix / CycleGAN optimisation: Adam(2e-4, beta1 0.5) for both players, the
+  rate constant for `steps - decay_steps` steps, then linearly to zero over `decay_steps`
+  (100 epochs + 100 epochs in the official scripts); no EMA (the generator itself)."""
+  c.optim.name = 'adam'
+  c.optim.g_lr = 2e-4
+  c.optim.d_lr = 2e-4
+  c.optim.b1 = 0.5
+  c.optim.b2 = 0.999
+  c.optim.schedule = 'linear_decay'
+  c.optim.decay_start = steps - decay_steps
+  c.train.steps = steps
+  c.train.batch_size = batch_size
+  c.train.ema_decay = 0.0
+
+
+def translation_smoke(c: ml_collections.ConfigDict) -> None:
+  """The `smoke` variant of a translation experiment: 4 filters in G and D, and the tiny
+  schedule of `smoke_train` (the decay from its second step)."""
+  c.model.ngf = 4
+  c.model.ndf = 4
+  smoke_train(c)
+  c.optim.decay_start = 1
+  c.train.num_samples = 4

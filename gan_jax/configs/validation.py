@@ -25,6 +25,9 @@ _RANGES = (
     ('loss', 'penalty_every', 1, None, True, True), ('loss', 'clip', 0.0, None, True, True),
     ('loss', 'class_weight', 0.0, None, True, True),
     ('loss', 'ortho_weight', 0.0, None, True, True),
+    ('loss', 'l1_weight', 0.0, None, True, True), ('loss', 'cycle_weight', 0.0, None, True, True),
+    ('loss', 'identity_weight', 0.0, None, True, True),
+    ('train', 'pool_size', 0, None, True, True),
     ('model', 'z_dim', 1, None, True, True), ('model', 'pack', 1, None, True, True),
     ('train', 'ema_decay', 0.0, 1.0, True, False),
     ('train', 'standing_batches', 1, None, True, True),
@@ -33,6 +36,7 @@ _RANGES = (
     ('data', 'workers', 0, None, True, True), ('data', 'prefetch', 1, None, True, True),
     ('data', 'num_classes', 0, None, True, True), ('data', 'num_train', 1, None, True, True),
     ('data', 'image_size', 1, None, True, True), ('data', 'std', 0.0, None, False, True),
+    ('data', 'load_size', 0, None, True, True),
 )
 _AT_LEAST_ONE = ('steps', 'batch_size', 'd_steps', 'g_steps', 'log_every', 'sample_every',
                  'checkpoint_every', 'keep_checkpoints')

@@ -10,9 +10,14 @@ Names:
 - Stacked digits (1,000 modes): `stacked_digits` (from the bundled digits) and `stacked_mnist`
   (from TFDS mnist): `data.num_train` triples, each three digits as the RGB channels.
 - `folder`: every PNG or JPEG below `data.path`.
+- Image-to-image translation (`translation.py`; examples are pairs of images 'a' and 'b'):
+  `edges2digits` (paired) and `printed2handwritten` (unpaired), embedded; the folder layouts
+  `aligned` (Pix2Pix's side-by-side files), `paired` (DIR/A, DIR/B) and `unpaired` (CycleGAN's
+  DIR/trainA, DIR/trainB); and TFDS `cycle_gan/<name>` (e.g. `cycle_gan/horse2zebra`).
 - Any TFDS dataset with an image feature: `mnist`, `fashion_mnist`, `cifar10`, `celeb_a`, or
   any other name in the TFDS catalog (`data.image_key`, `data.label_key`).
-A TFDS name with `data.path` set reads that folder instead: the dataset's images as files.
+A TFDS name with `data.path` set reads that folder instead: the dataset's images as files (for
+`cycle_gan/<name>`, a folder in the `unpaired` layout).
 """
 
 from __future__ import annotations
@@ -23,25 +28,34 @@ import os
 
 import numpy as np
 
-from gan_jax.data import digits, sources, toy
+from gan_jax.data import digits, sources, toy, translation
 
-EMBEDDED = ('digits', 'stacked_digits', 'gaussian_1d', 'ring', 'grid', 'synthetic')
+EMBEDDED = ('digits', 'stacked_digits', 'gaussian_1d', 'ring', 'grid',
+            'synthetic') + translation.BUNDLED
 MIXTURES = ('gaussian_1d', 'ring', 'grid')
 TFDS_CATALOG = ('mnist', 'fashion_mnist', 'cifar10', 'celeb_a')  # tested; any TFDS name works
 STACKED = {'stacked_digits': 'digits', 'stacked_mnist': 'mnist'}  # name -> grayscale base
-NAMES = EMBEDDED + ('folder', 'stacked_mnist') + TFDS_CATALOG
+NAMES = (EMBEDDED + ('folder', 'stacked_mnist') + TFDS_CATALOG + translation.LAYOUTS
+         + ('cycle_gan/horse2zebra',))  # any cycle_gan/<name> works
 
 
 @dataclasses.dataclass(frozen=True)
 class DataSpec:
-  shape: tuple[int, ...]        # one example, e.g. (32, 32, 1) or (2,)
-  kind: str                     # 'image' (NHWC in [-1, 1]) or 'points'
+  shape: tuple[int, ...]        # one example, e.g. (32, 32, 1) or (2,); translation: the
+                                # model's image (after the step's crop) of either domain
+  kind: str                     # 'image' (NHWC in [-1, 1]), 'points', or for translation
+                                # 'paired' or 'unpaired' (batches {'a', 'b', 'label', ...})
   num_classes: int = 0          # classes of the labels; 0 when the data has none
 
   @property
+  def is_translation(self) -> bool:
+    return self.kind in ('paired', 'unpaired')
+
+  @property
   def key(self) -> str:
-    """The batch entry that holds the examples: 'image' or 'points'."""
-    return 'image' if self.kind == 'image' else 'points'
+    """The batch entry that holds the examples: 'image' or 'points' (translation batches hold
+    'a' and 'b'; 'image' stands for both)."""
+    return 'points' if self.kind == 'points' else 'image'
 
 
 def _synthetic(c, seed):
@@ -52,7 +66,9 @@ def _synthetic(c, seed):
 
 
 def uses_folder(c) -> bool:
-  return c.name == 'folder' or (c.name not in EMBEDDED and bool(c.get('path')))
+  """Whether `c` reads a `folder` source (translation layouts read folders their own way)."""
+  return c.name == 'folder' or (c.name not in EMBEDDED and bool(c.get('path'))
+                                and not translation.is_translation(c.name))
 
 
 def spec(c) -> DataSpec:
@@ -62,12 +78,19 @@ def spec(c) -> DataSpec:
                     c.get('num_classes', 0))
   if c.name in STACKED:
     return DataSpec((c.image_size, c.image_size, 3), 'image', 1000)
+  if translation.is_translation(c.name):  # the bundled tasks' digits have labels, for evaluation
+    return DataSpec((c.image_size, c.image_size, translation.channels(c)),
+                    translation.kind(c.name),
+                    10 if c.name in translation.BUNDLED else c.get('num_classes', 0))
   channels = 1 if c.name == 'digits' else c.get('channels', 3)
   return DataSpec((c.image_size, c.image_size, channels), 'image', c.get('num_classes', 0))
 
 
 def check(c) -> None:
   """Fast checks of a data config (names, paths, shapes); reads no examples."""
+  if translation.is_translation(c.name):
+    translation.check(c, NAMES)
+    return
   if (c.name not in EMBEDDED and c.name not in ('folder', 'stacked_mnist')
       and not c.get('path')
       and importlib.util.find_spec('tensorflow_datasets') is not None):
@@ -92,7 +115,9 @@ def check(c) -> None:
 def open_source(c, seed: int):
   """The random-access source of `c` (see sources.py)."""
   check(c)
-  if c.name == 'digits':
+  if translation.is_translation(c.name):
+    source = translation.open_source(c, seed)  # caches itself with data.cache
+  elif c.name == 'digits':
     source = sources.ArraySource(*digits.load(c, seed))
   elif c.name in STACKED:
     base = c.copy_and_resolve_references()
@@ -109,10 +134,17 @@ def open_source(c, seed: int):
     from gan_jax.data import tfds_source
     source = tfds_source.TfdsSource(c)
   if (c.get('cache', False) and not isinstance(source, sources.ArraySource)
-      and c.name not in STACKED):  # stacked sources cache their base: 1/3 of the images
-    source = sources.CachedSource(source)
+      and c.name not in STACKED and not translation.is_translation(c.name)):
+    source = sources.CachedSource(source)  # stacked sources cache their base: 1/3 the images
+  first = source.read(np.zeros(1, np.int64))
   expected = spec(c).shape
-  got = source.read(np.zeros(1, np.int64))[0].shape[1:]
-  if got != expected:
-    raise ValueError(f'data {c.name!r} gave examples of shape {got}, expected {expected}')
+  if isinstance(first, dict):  # translation: 'a' and 'b' arrive at load_size, before the crop
+    size = translation.load_size(c)
+    expected = (size, size, expected[-1])
+    got = {k: first[k].shape[1:] for k in ('a', 'b')}
+  else:
+    got = {'examples': first[0].shape[1:]}
+  for key, shape in got.items():
+    if shape != expected:
+      raise ValueError(f'data {c.name!r} gave {key} of shape {shape}, expected {expected}')
   return source

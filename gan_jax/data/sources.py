@@ -1,9 +1,9 @@
 """Random-access sources: `len(source)` examples, read in batches by index.
 
-`source.read(indices)` returns `(examples, labels)` for a 1-D array of indices. Image sources
-return uint8 NHWC arrays (the step scales them to [-1, 1] on the device, so a quarter of the
-bytes cross to it); in-memory sources return whatever arrays they hold. Every source is safe to
-read from several threads at once.
+`source.read(indices)` returns `(examples, labels)` for a 1-D array of indices, or a dict of
+entries (the image pairs of `translation.py`). Image sources return uint8 NHWC arrays (the step
+scales them to [-1, 1] on the device, so a quarter of the bytes cross to it); in-memory sources
+return whatever arrays they hold. Every source is safe to read from several threads at once.
 
 - `ArraySource`: arrays in memory (the bundled digits, the mixtures, synthetic images).
 - `FolderSource`: every PNG or JPEG below a directory, decoded on demand. A file that cannot be
@@ -13,7 +13,7 @@ read from several threads at once.
 - `StackedSource`: three examples of a grayscale source stacked as RGB channels (stacked
   digits: 1,000 modes from 10 classes).
 - `CachedSource`: keeps what another source decoded in memory, so that only the first epoch
-  pays for decoding (`data.cache`).
+  pays for decoding (`data.cache`); tuples and dicts alike.
 """
 
 from __future__ import annotations
@@ -67,6 +67,15 @@ def square_image(image: Image.Image, size: int, channels: int, crop: int = 0) ->
     image = image.crop((left, top, left + side, top + side)).resize((size, size), Image.BICUBIC)
   array = np.asarray(image, np.uint8)
   return array[..., None] if channels == 1 else array
+
+
+def note_skipped(skipped: set, lock: threading.Lock, path: str, error: Exception) -> None:
+  """Adds an unreadable file to `skipped` and logs it, once per file, with the running count."""
+  with lock:
+    if path not in skipped:
+      skipped.add(path)
+      logging.warning('Skipping unreadable image %s (%s: %s); %d skipped so far.', path,
+                      type(error).__name__, error, len(skipped))
 
 
 def array_to_image(array: np.ndarray) -> Image.Image:
@@ -125,11 +134,7 @@ class FolderSource:
       with Image.open(path) as image:
         return square_image(image, self.size, self.channels, self.crop)
     except Exception as e:  # PIL raises many types for damaged or unsupported files
-      with self._lock:
-        if path not in self.skipped:
-          self.skipped.add(path)
-          logging.warning('Skipping unreadable image %s (%s: %s); %d skipped so far.', path,
-                          type(e).__name__, e, len(self.skipped))
+      note_skipped(self.skipped, self._lock, path, e)
       return None
 
   def read_one(self, i: int):
@@ -152,20 +157,23 @@ class FolderSource:
 class CachedSource:
   """Wraps a source of fixed-shape examples; each example is decoded once, then served from
   memory. The cache is allocated up front (len x example bytes), and the allocation is checked
-  against the machine's memory before anything is decoded."""
+  against the machine's memory before anything is decoded. Sources that read dicts of entries
+  (image pairs, for instance) are cached entry by entry and read back as dicts."""
 
   def __init__(self, source, *, max_fraction_of_memory: float = 0.5):
-    first, _ = source.read(np.zeros(1, np.int64))
-    needed = len(source) * first[0].nbytes
+    first = source.read(np.zeros(1, np.int64))
+    self.reads_dicts = isinstance(first, dict)
+    first = first if self.reads_dicts else dict(enumerate(first))  # (examples, labels)
+    needed = len(source) * sum(v[0].nbytes for v in first.values())
     available = os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES')
     if needed > max_fraction_of_memory * available:
+      shapes = ', '.join(str(v.shape[1:]) for v in first.values())
       raise MemoryError(f'data.cache=True needs {needed / 2**30:.1f} GiB for {len(source):,} '
-                        f'examples of shape {first.shape[1:]}, more than '
+                        f'examples of shapes {shapes}, more than '
                         f'{max_fraction_of_memory:.0%} of this machine\'s '
                         f'{available / 2**30:.1f} GiB; set --config.data.cache=False')
     self.source = source
-    self.examples = np.empty((len(source),) + first.shape[1:], first.dtype)
-    self.labels = np.zeros(len(source), np.int32)
+    self.entries = {k: np.empty((len(source),) + v.shape[1:], v.dtype) for k, v in first.items()}
     self.filled = np.zeros(len(source), bool)
 
   def __len__(self):
@@ -175,9 +183,12 @@ class CachedSource:
     missing = np.unique(indices[~self.filled[indices]])
     if len(missing):
       # Threads may decode the same example twice; both write identical values.
-      self.examples[missing], self.labels[missing] = self.source.read(missing)
+      got = self.source.read(missing)
+      for k, v in (got.items() if self.reads_dicts else enumerate(got)):
+        self.entries[k][missing] = v
       self.filled[missing] = True
-    return self.examples[indices], self.labels[indices]
+    out = {k: v[indices] for k, v in self.entries.items()}
+    return out if self.reads_dicts else (out[0], out[1])
 
 
 class StackedSource:

@@ -41,12 +41,11 @@ def read_splits(dataset: str):
   """(train images, train labels, test images, test labels); images 32x32x1, float32 [-1, 1]
   for digits and uint8 for TFDS (the classifier takes both)."""
   _check_dataset(dataset)
-  if dataset == 'digits':
-    from sklearn.model_selection import train_test_split
+  if dataset == 'digits':  # no split of its own: the one the digits tasks share
+    from gan_jax.data import digits
     images, labels = _read(dataset)
-    x_train, x_test, y_train, y_test = train_test_split(
-        images, labels, test_size=0.25, stratify=labels, random_state=0)
-    return x_train, y_train, x_test, y_test
+    train, test = digits.split_indices(labels)
+    return images[train], labels[train], images[test], labels[test]
   x_train, y_train = _read(dataset, 'train')
   x_test, y_test = _read(dataset, 'test')
   return x_train, y_train, x_test, y_test

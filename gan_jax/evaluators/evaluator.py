@@ -37,7 +37,8 @@ def _classifier(name: str, directory: str | None):
 
 
 CLASSIFIER_FOR_DATA = {'digits': 'digits', 'stacked_digits': 'digits', 'mnist': 'mnist',
-                       'stacked_mnist': 'mnist', 'fashion_mnist': 'fashion_mnist'}
+                       'stacked_mnist': 'mnist', 'fashion_mnist': 'fashion_mnist',
+                       'edges2digits': 'digits', 'printed2handwritten': 'digits'}
 
 
 def classifier_name(config) -> str:
@@ -57,7 +58,7 @@ def check(config, *, conditional: bool) -> None:
   spec = data_lib.spec(config.data)
   registry.check(evals, data_name=config.data.name, data_kind=spec.kind,
                  channels=spec.shape[-1], mixture=config.data.name in data_lib.MIXTURES,
-                 conditional=conditional)
+                 conditional=conditional, labelled=spec.num_classes > 0)
   if any(registry.METRICS[name].classifier for name in evals.metrics):
     classifier_name(config)
 
@@ -75,6 +76,15 @@ def default_metrics(config, *, conditional: bool) -> tuple[str, ...]:
   """The metrics a run is evaluated with when none are named."""
   if config.evals.metrics:
     return tuple(config.evals.metrics)
+  spec = data_lib.spec(config.data)
+  if spec.kind in registry.TRANSLATION_KINDS:
+    has_classifier = bool(config.evals.get('classifier')
+                          or config.data.name in CLASSIFIER_FOR_DATA)
+    names = ('paired',) if spec.kind == 'paired' else ()
+    if has_classifier:
+      names += ('translation_fd',) if spec.kind == 'unpaired' else ()
+      names += ('class_preserved',) if spec.num_classes else ()
+    return names or ('translation_fid',)
   if config.data.name in data_lib.MIXTURES:
     return ('modes',)
   if config.data.name in ('stacked_digits', 'stacked_mnist'):
@@ -82,6 +92,19 @@ def default_metrics(config, *, conditional: bool) -> tuple[str, ...]:
   if config.data.name in ('digits', 'mnist', 'fashion_mnist'):
     return ('domain_fd', 'class_accuracy', 'intra_fd') if conditional else ('domain_fd',)
   return ('fid',)
+
+
+def make(config, family):
+  """The evaluator of a family: `Evaluator`, or for a family that translates images
+  `translation.TranslationEvaluator`."""
+  if getattr(family, 'translates', False):
+    from gan_jax.evaluators import translation
+    check(config, conditional=False)
+    return translation.TranslationEvaluator(
+        config, family,
+        classifier=lambda: _classifier(classifier_name(config), config.evals.get('classifier_dir')),
+        inception=lambda: _inception(config.evals.inception_weights))
+  return Evaluator(config, family)
 
 
 class Evaluator:

@@ -11,6 +11,8 @@
   around its points reaching their k-th nearest neighbour; precision is the fraction of
   generated points inside the real manifold, recall the fraction of real points inside the
   generated one.
+- `mean_l1`, `psnr`, `ssim`: a translation against its target, on images in [0, 1] (SSIM with
+  Wang et al.'s Gaussian window).
 """
 
 from __future__ import annotations
@@ -142,3 +144,53 @@ def precision_recall(real: np.ndarray, fake: np.ndarray, *, k: int = 3,
   precision = _coverage(real, _kth_neighbour_radii(real, k, block), fake, block)
   recall = _coverage(fake, _kth_neighbour_radii(fake, k, block), real, block)
   return precision, recall
+
+
+# ---- Paired images: translations against their targets ----
+# Each takes float images in [0, 1], (N, H, W, C), and returns the mean over images.
+
+def mean_l1(x: np.ndarray, y: np.ndarray) -> float:
+  """Mean absolute difference per pixel."""
+  return float(np.mean(np.abs(np.asarray(x, np.float64) - np.asarray(y, np.float64))))
+
+
+def psnr(x: np.ndarray, y: np.ndarray, *, data_range: float = 1.0) -> float:
+  """Peak signal-to-noise ratio in dB, 10 log10(range^2 / MSE) per image, averaged over images
+  (an identical image counts as 100 dB rather than infinity)."""
+  diff = np.asarray(x, np.float64) - np.asarray(y, np.float64)
+  mse = np.mean(diff.reshape(len(diff), -1) ** 2, axis=1)
+  values = np.where(mse > 0, 10.0 * np.log10(data_range ** 2 / np.maximum(mse, 1e-30)), 100.0)
+  return float(np.mean(values))
+
+
+def gaussian_window(size: int = 11, sigma: float = 1.5) -> np.ndarray:
+  x = np.arange(size, dtype=np.float64) - (size - 1) / 2.0
+  w = np.exp(-x ** 2 / (2.0 * sigma ** 2))
+  return w / w.sum()
+
+
+def _filter_valid(x: np.ndarray, window: np.ndarray) -> np.ndarray:
+  """Separable weighted means over every full window of (N, H, W, C) images: (N, H-k+1,
+  W-k+1, C)."""
+  k = len(window)
+  h, w = x.shape[1] - k + 1, x.shape[2] - k + 1
+  rows = sum(window[i] * x[:, i:i + h] for i in range(k))
+  return sum(window[j] * rows[:, :, j:j + w] for j in range(k))
+
+
+def ssim(x: np.ndarray, y: np.ndarray, *, data_range: float = 1.0, window_size: int = 11,
+         sigma: float = 1.5) -> float:
+  """Structural similarity (Wang et al. 2004) with its Gaussian window (11 x 11, sigma 1.5),
+  K1 = 0.01 and K2 = 0.03, over every full window of each channel, averaged over windows,
+  channels and images. Images smaller than the window use a window of their size."""
+  x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+  size = min(window_size, x.shape[1], x.shape[2])
+  window = gaussian_window(size, sigma)
+  c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+  mu_x, mu_y = _filter_valid(x, window), _filter_valid(y, window)
+  var_x = _filter_valid(x * x, window) - mu_x ** 2
+  var_y = _filter_valid(y * y, window) - mu_y ** 2
+  cov = _filter_valid(x * y, window) - mu_x * mu_y
+  index = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)
+           / ((mu_x ** 2 + mu_y ** 2 + c1) * (var_x + var_y + c2)))
+  return float(np.mean(index))

@@ -13,6 +13,17 @@ better, and what a metric needs of a run. Checked at start-up, before anything i
   against samples generated for it), averaged over the classes.
 - `fid`, `kid`, `is`, `precision_recall`: over InceptionV3 features (FID's network; weights from
   `evals.inception_weights`, a file the user supplies).
+
+Translation runs (families `pix2pix`, `cyclegan`; `evaluators/translation.py`) are measured on
+the held-out split, translating its 'a' images into domain B:
+- `paired` (paired data): `l1`, `psnr` and `ssim` of the translations against their targets,
+  beside `source_l1`, `source_psnr`, `source_ssim` of the untranslated sources (the baseline a
+  translation has to beat), all on images scaled to [0, 1];
+- `class_preserved` (data with labels and a dataset classifier): the share of translations the
+  classifier assigns to their source's class;
+- `translation_fd`: the domain Fréchet distance (the classifier's features) of the
+  translations against the held-out images of domain B, beside `source_fd`, that of the
+  untranslated sources; `translation_fid` the same over InceptionV3 features.
 """
 
 from __future__ import annotations
@@ -25,10 +36,12 @@ LOWER, HIGHER, NEITHER = 'lower', 'higher', 'neither'
 @dataclasses.dataclass(frozen=True)
 class Metric:
   scalars: dict[str, str]        # scalar name -> which way is better
-  data: str = 'image'            # 'image', 'points' or 'mixture' (a Gaussian mixture)
+  data: str = 'image'            # 'image', 'points', 'mixture' (a Gaussian mixture), 'paired'
+                                 # (paired translation data) or 'translation' (either kind)
   classifier: bool = False       # needs the dataset classifier
   inception: bool = False        # needs the Inception network
   conditional: bool = False      # needs samples generated for given classes
+  labels: bool = False           # needs labelled data
 
 
 METRICS = {
@@ -42,7 +55,21 @@ METRICS = {
     'kid': Metric({'kid': LOWER, 'kid_std': NEITHER}, inception=True),
     'is': Metric({'is': HIGHER, 'is_std': NEITHER}, inception=True),
     'precision_recall': Metric({'precision': HIGHER, 'recall': HIGHER}, inception=True),
+    'paired': Metric({'l1': LOWER, 'psnr': HIGHER, 'ssim': HIGHER, 'source_l1': NEITHER,
+                      'source_psnr': NEITHER, 'source_ssim': NEITHER}, data='paired'),
+    'class_preserved': Metric({'class_preserved': HIGHER}, data='translation', classifier=True,
+                              labels=True),
+    'translation_fd': Metric({'translation_fd': LOWER, 'source_fd': NEITHER},
+                             data='translation', classifier=True),
+    'translation_fid': Metric({'translation_fid': LOWER, 'source_fid': NEITHER},
+                              data='translation', inception=True),
 }
+TRANSLATION_KINDS = ('paired', 'unpaired')
+
+
+def for_translation(name: str) -> bool:
+  """Whether metric `name` measures translations (else generated samples)."""
+  return METRICS[name].data in ('paired', 'translation')
 
 
 def direction(scalar: str) -> str:
@@ -60,7 +87,7 @@ def lower_is_better(scalar: str) -> bool:
 
 
 def check(evals, *, data_name: str, data_kind: str, channels: int, mixture: bool,
-          conditional: bool) -> None:
+          conditional: bool, labelled: bool = True) -> None:
   """Start-up checks of `config.evals`: names, and what each metric needs of the run."""
   if evals is None or not evals.metrics:
     return
@@ -68,6 +95,19 @@ def check(evals, *, data_name: str, data_kind: str, channels: int, mixture: bool
     if name not in METRICS:
       raise ValueError(f'unknown evals.metrics entry {name!r}; choose from {sorted(METRICS)}')
     metric = METRICS[name]
+    translation = data_kind in TRANSLATION_KINDS
+    if for_translation(name) and not translation:
+      raise ValueError(f'evals {name!r} measures translations: it needs a translation run '
+                       "(family 'pix2pix' or 'cyclegan')")
+    if translation and not for_translation(name):
+      raise ValueError(f'evals {name!r} measures generated samples; a translation run is '
+                       f"measured by {sorted(n for n in METRICS if for_translation(n))}")
+    if metric.data == 'paired' and data_kind != 'paired':
+      raise ValueError(f"evals {name!r} compares translations with their targets: data "
+                       f"{data_name!r} is unpaired; use 'translation_fd' or 'translation_fid'")
+    if metric.labels and not labelled:
+      raise ValueError(f'evals {name!r} needs labelled data; data {data_name!r} has none '
+                       '(data.num_classes=0)')
     if metric.data == 'mixture' and not mixture:
       raise ValueError(f"evals {name!r} needs a Gaussian-mixture dataset, not {data_name!r}")
     if metric.data == 'image' and data_kind != 'image':

@@ -20,16 +20,23 @@ A family object has:
 - `has_latent`: whether its generator takes a latent z, which `truncation=t` truncates (the
   truncation trick, `gan_jax/truncation.py`); a family without one refuses truncation.
 
+A family that translates images (`translates = True`: Pix2Pix, CycleGAN; shared pieces in
+`translation.py`) also has `translate(ema, images, direction=, seed=)` and `directions`, and
+its `grid` shows held-out sources beside their translations; the evaluators measure it with
+`evaluators/translation.py`, and `gan_jax.translate` applies it to a folder.
+
 Adding a family is its module plus one entry in FAMILIES.
 """
 
 from __future__ import annotations
 
-from gan_jax.families import conditional, gan
+from gan_jax.families import conditional, cyclegan, gan, pix2pix
 
 FAMILIES = {
     'gan': gan.build,                  # unconditional G(z) against D(x)
     'conditional': conditional.build,  # class-conditional: concat, projection, acgan
+    'pix2pix': pix2pix.build,          # paired image translation: G(a) against D(a, b)
+    'cyclegan': cyclegan.build,        # unpaired translation both ways, cycle consistency
 }
 
 

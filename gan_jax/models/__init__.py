@@ -8,7 +8,8 @@ Generators are called as `G(z, labels, train=...)` and return data in the datase
 (images NHWC in [-1, 1]); discriminators as `D(x, labels, train=...)` and return one logit per
 example, or with `model.pack = k > 1` (PacGAN) one logit per pack of k consecutive examples.
 `labels` is None for unconditional models. An ACGAN discriminator returns (logits, class
-logits).
+logits). The image-translation models (`translation`) are the exception: G takes an image, not
+z (`G(x, train=..., noise=...)`), and D returns a map of patch logits (N, h, w, 1).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Callable
 import flax.linen as nn
 import jax.numpy as jnp
 
-from gan_jax.models import dcgan, mlp, resnet
+from gan_jax.models import dcgan, mlp, resnet, translation
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,6 +33,7 @@ MODELS = {
     'mlp': Model(mlp.build, mlp.defaults),
     'dcgan': Model(dcgan.build, dcgan.defaults),
     'resnet': Model(resnet.build, resnet.defaults),  # SNGAN, SAGAN, BigGAN
+    'translation': Model(translation.build, translation.defaults),  # Pix2Pix and CycleGAN
 }
 
 

@@ -1,5 +1,6 @@
-"""Layers shared by the architectures: initialisers, maxout, dense layers, and the DCGAN's
-stride-2 convolutions.
+"""Layers shared by the architectures: initialisers, maxout, dense layers, the DCGAN's
+stride-2 convolutions, and the image-translation networks' normalisations, paddings and
+PatchGAN discriminators.
 
 `UpConv2x` is the generator's transposed convolution (kernel 4, stride 2, padding 1, PyTorch's
 `ConvTranspose2d(c_in, c_out, 4, 2, 1)`) and `DownConv2x` the discriminator's strided
@@ -495,3 +496,135 @@ class SelfAttention(nn.Module):
     o = conv(c, 'o')(o, update=update)
     gamma = self.param('gamma', nn.initializers.zeros, (), jnp.float32)
     return x + gamma.astype(self.dtype) * o
+
+
+# ---- The image-translation networks' layers (Pix2Pix, CycleGAN; `translation.py`) ----
+# As the official PyTorch implementation (pytorch-CycleGAN-and-pix2pix, `models/networks.py`)
+# builds them: convolutions with PyTorch's explicit zero padding, weights N(0, 0.02), biases 0,
+# batch-norm scales N(1, 0.02).
+
+NORMS_2D = ('batch', 'instance', 'none')
+PADDINGS = ('reflect', 'zero', 'replicate')
+
+
+def norm2d(kind: str, *, train: bool, axis_name: str | None, dtype, name: str | None = None):
+  """A feature-map normalisation: 'batch' (as `norm_layer`: statistics over the global batch
+  through `axis_name` when training, running averages otherwise; scale N(1, 0.02), offset 0),
+  'instance' (each example's and channel's own mean and variance over H and W, in training and
+  in inference alike; no parameters, no running statistics: PyTorch's InstanceNorm2d without
+  affine parameters) or 'none'."""
+  if kind == 'batch':
+    return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
+                        axis_name=axis_name if train else None, scale_init=dcgan_scale_init,
+                        dtype=dtype, name=name)
+  if kind == 'instance':
+    # The two-pass variance, as PyTorch computes it: E[x^2] - E[x]^2 loses digits on feature
+    # maps whose mean is large against their spread.
+    return nn.InstanceNorm(epsilon=1e-5, use_scale=False, use_bias=False,
+                           use_fast_variance=False, dtype=dtype, name=name)
+  if kind == 'none':
+    return lambda x: x
+  raise ValueError(f'unknown normalisation {kind!r}; choose one of {list(NORMS_2D)}')
+
+
+def conv_bias(norm: str) -> bool:
+  """Whether a convolution followed by normalisation `norm` has a bias. The official rule is
+  "only before instance norm": batch norm's offset makes a bias redundant, and instance norm
+  without affine parameters removes it again, but the official code keeps it there. Without
+  normalisation the official code drops the bias too (its rule tests for instance norm); here
+  the convolution keeps it, since nothing after it could stand in for it."""
+  if norm not in NORMS_2D:
+    raise ValueError(f'unknown normalisation {norm!r}; choose one of {list(NORMS_2D)}')
+  return norm != 'batch'
+
+
+def reflect_pad(x: jax.Array, p: int) -> jax.Array:
+  """Pads H and W of an NHWC batch by `p` with their mirror image, the edge row itself not
+  repeated: PyTorch's ReflectionPad2d(p). Needs H and W larger than p."""
+  return jnp.pad(x, ((0, 0), (p, p), (p, p), (0, 0)), mode='reflect')
+
+
+def pad(x: jax.Array, p: int, mode: str) -> jax.Array:
+  """Pads H and W of an NHWC batch by `p`: 'reflect' (ReflectionPad2d), 'replicate' (the edge
+  repeated: ReplicationPad2d) or 'zero'."""
+  if mode == 'reflect':
+    return reflect_pad(x, p)
+  widths = ((0, 0), (p, p), (p, p), (0, 0))
+  if mode == 'replicate':
+    return jnp.pad(x, widths, mode='edge')
+  if mode == 'zero':
+    return jnp.pad(x, widths)
+  raise ValueError(f'unknown padding {mode!r}; choose one of {list(PADDINGS)}')
+
+
+def conv2d(features: int, kernel: int, *, stride: int = 1, padding: int = 0,
+           use_bias: bool = True, dtype=jnp.float32, name: str | None = None) -> nn.Conv:
+  """PyTorch's Conv2d(c_in, features, kernel, stride, padding): zero padding of `padding` on
+  every side (not Flax's 'SAME', which pads strided convolutions asymmetrically), weights
+  N(0, 0.02), bias 0."""
+  return nn.Conv(features, (kernel, kernel), strides=(stride, stride),
+                 padding=((padding, padding), (padding, padding)), use_bias=use_bias,
+                 kernel_init=dcgan_kernel_init, dtype=dtype, name=name)
+
+
+def patch_output_size(size: int, n_layers: int) -> int:
+  """The side of `PatchDiscriminator`'s logit map for an input side `size`: `n_layers`
+  4x4 stride-2 convolutions, then two 4x4 stride-1 ones, all padded by 1 (30 for 256 and 3
+  layers). Below 1 when the input is too small for that depth."""
+  for stride in (2,) * n_layers + (1, 1):
+    if size < 1:
+      return size
+    size = (size + 2 - 4) // stride + 1
+  return size
+
+
+class PatchDiscriminator(nn.Module):
+  """The PatchGAN discriminator (the official NLayerDiscriminator; 'basic' is n_layers 3): a
+  map of logits, each judging one patch of the input. 4x4 convolutions, padding 1: one to
+  `ndf` with stride 2 (bias, no normalisation), n_layers - 1 more with stride 2 doubling the
+  width up to 8 ndf, one with stride 1 (width ndf min(2^n_layers, 8)), each normalised, all
+  followed by LeakyReLU 0.2; then one with stride 1 to a single channel (bias). With 3 layers
+  each logit sees a 70x70 patch and a 256x256 input gives 30x30 logits; no sigmoid."""
+  ndf: int = 64
+  n_layers: int = 3
+  norm: str = 'batch'          # 'batch' (Pix2Pix), 'instance' (CycleGAN) or 'none'
+  axis_name: str | None = 'batch'
+  dtype: jnp.dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x, *, train: bool):
+    use_bias = conv_bias(self.norm)
+    norm = lambda i: norm2d(self.norm, train=train, axis_name=self.axis_name,
+                            dtype=self.dtype, name=f'norm{i}')
+    x = x.astype(self.dtype)
+    x = nn.leaky_relu(conv2d(self.ndf, 4, stride=2, padding=1, dtype=self.dtype,
+                             name='conv0')(x), 0.2)
+    for i in range(1, self.n_layers + 1):
+      stride = 2 if i < self.n_layers else 1
+      x = conv2d(self.ndf * min(2 ** i, 8), 4, stride=stride, padding=1, use_bias=use_bias,
+                 dtype=self.dtype, name=f'conv{i}')(x)
+      x = nn.leaky_relu(norm(i)(x), 0.2)
+    x = conv2d(1, 4, stride=1, padding=1, dtype=self.dtype, name='logits')(x)
+    return x.astype(jnp.float32)
+
+
+class PixelDiscriminator(nn.Module):
+  """The 1x1 PatchGAN (the official PixelDiscriminator): one logit per pixel from 1x1
+  convolutions, to `ndf` (bias) and LeakyReLU 0.2, to 2 ndf, normalised, LeakyReLU 0.2, to one
+  channel. As in the official code the last convolution has a bias only where the hidden one
+  has (`conv_bias`: not with batch norm)."""
+  ndf: int = 64
+  norm: str = 'batch'
+  axis_name: str | None = 'batch'
+  dtype: jnp.dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x, *, train: bool):
+    use_bias = conv_bias(self.norm)
+    x = x.astype(self.dtype)
+    x = nn.leaky_relu(conv2d(self.ndf, 1, dtype=self.dtype, name='conv0')(x), 0.2)
+    x = conv2d(2 * self.ndf, 1, use_bias=use_bias, dtype=self.dtype, name='conv1')(x)
+    x = nn.leaky_relu(norm2d(self.norm, train=train, axis_name=self.axis_name,
+                             dtype=self.dtype, name='norm1')(x), 0.2)
+    x = conv2d(1, 1, use_bias=use_bias, dtype=self.dtype, name='logits')(x)
+    return x.astype(jnp.float32)
