@@ -184,9 +184,11 @@ def test_one_device_equals_eight(name):
   for m1, m8 in zip(metrics_1, metrics_8):
     for key in m1:
       np.testing.assert_allclose(m1[key], m8[key], rtol=2e-4, atol=1e-5, err_msg=key)
+  # Parameters to within a quarter of one update at the learning rate (2e-4): a device-count
+  # bug (other keys, other statistics) moves them by whole updates.
   for x, y in zip(jax.tree.leaves(state_1), jax.tree.leaves(state_8)):
     np.testing.assert_allclose(np.asarray(x, np.float64), np.asarray(y, np.float64),
-                               rtol=1e-3, atol=1e-5)
+                               rtol=1e-3, atol=5e-5)
   if name.startswith('cyclegan'):
     assert int(state_8.extra['pool_a']['count']) == 20  # the pools filled: 2 steps of 16
   initial = jax.device_get(jax.jit(train.build(config)[1].init)(jax.random.PRNGKey(0)))

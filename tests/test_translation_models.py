@@ -136,6 +136,19 @@ def test_transposed_conv_is_pytorchs_and_the_strided_convs_adjoint():
   np.testing.assert_allclose(y, pullback(x)[0], rtol=1e-5, atol=1e-5)
 
 
+def test_phase_form_of_the_transposed_conv_is_the_same_function_with_the_same_gradients():
+  x = jnp.asarray(_RNG.standard_normal((2, 3, 5, 4)), jnp.float32)
+  k = jnp.asarray(_RNG.standard_normal((3, 3, 4, 6)), jnp.float32)
+  y = translation.conv_transpose_3x2_phases(x, k)
+  np.testing.assert_allclose(y, _reference_conv_transpose_3x2(np.asarray(x), np.asarray(k)),
+                             rtol=1e-5, atol=1e-5)
+  cotangent = jnp.asarray(_RNG.standard_normal(y.shape), jnp.float32)
+  grads = [jax.grad(lambda x, k: jnp.sum(f(x, k) * cotangent), argnums=(0, 1))(x, k)
+           for f in (translation.conv_transpose_3x2, translation.conv_transpose_3x2_phases)]
+  for plain, phases in zip(*grads):
+    np.testing.assert_allclose(phases, plain, rtol=1e-4, atol=1e-4)
+
+
 def test_dropout_is_the_noise_per_example_and_where_the_official_unet_has_it():
   # Instance norm: each example on its own, and the signal keeps its scale at init. One
   # dropout level, as each costs seconds of compiling its random numbers.

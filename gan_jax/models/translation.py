@@ -61,16 +61,49 @@ def conv_transpose_3x2(x: jax.Array, kernel: jax.Array) -> jax.Array:
       lhs_dilation=(2, 2), dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
 
 
+def conv_transpose_3x2_phases(x: jax.Array, kernel: jax.Array) -> jax.Array:
+  """`conv_transpose_3x2`, the same function computed as one matrix product: output pixel
+  (2a + p, 2b + q) only ever reads inputs (a, b), (a, b + 1), (a + 1, b) and (a + 1, b + 1)
+  (zero beyond the edge), so the four shifted inputs side by side times a (4 c_in, 4 c_out)
+  matrix of the kernel's taps give the four output phases, which are then interleaved. In one
+  dimension: out[2m] = x[m] w[1] and out[2m + 1] = x[m] w[2] + x[m + 1] w[0]. XLA:CPU
+  differentiates a matrix product far faster than an input-dilated convolution."""
+  n, h, w, c_in = x.shape
+  c_out = kernel.shape[-1]
+  padded = jnp.pad(x, ((0, 0), (0, 1), (0, 1), (0, 0)))
+  shifted = jnp.concatenate([padded[:, dy:dy + h, dx:dx + w] for dy, dx in
+                             ((0, 0), (0, 1), (1, 0), (1, 1))], axis=-1)
+  zero = jnp.zeros((c_in, c_out), kernel.dtype)
+  k = lambda ky, kx: kernel[ky, kx]
+  # Rows: the shifts (0,0), (0,1), (1,0), (1,1); columns: the phases (0,0), (0,1), (1,0), (1,1).
+  taps = [[k(1, 1), k(1, 2), k(2, 1), k(2, 2)],
+          [zero, k(1, 0), zero, k(2, 0)],
+          [zero, zero, k(0, 1), k(0, 2)],
+          [zero, zero, zero, k(0, 0)]]
+  matrix = jnp.concatenate([jnp.concatenate(row, axis=1) for row in taps], axis=0)
+  y = jnp.dot(shifted.reshape(n * h * w, 4 * c_in), matrix)
+  y = y.reshape(n, h, w, 2, 2, c_out).transpose(0, 1, 3, 2, 4, 5)
+  return y.reshape(n, 2 * h, 2 * w, c_out)
+
+
+UPCONV_3X2_METHODS = {'plain': conv_transpose_3x2, 'phases': conv_transpose_3x2_phases}
+
+
 class UpConv3x2(nn.Module):
-  """`conv_transpose_3x2` with its kernel N(0, 0.02) and an optional zero-initialised bias."""
+  """`conv_transpose_3x2` with its kernel N(0, 0.02) and an optional zero-initialised bias,
+  computed by `method` (UPCONV_3X2_METHODS: the same function either way)."""
   features: int
   use_bias: bool = True
+  method: str = 'plain'
   dtype: jnp.dtype = jnp.float32
 
   @nn.compact
   def __call__(self, x):
+    if self.method not in UPCONV_3X2_METHODS:
+      raise ValueError(f'unknown model.resnet_upconv {self.method!r}; choose one of '
+                       f'{sorted(UPCONV_3X2_METHODS)}')
     kernel = self.param('kernel', layers.dcgan_kernel_init, (3, 3, x.shape[-1], self.features))
-    y = conv_transpose_3x2(x.astype(self.dtype), kernel.astype(self.dtype))
+    y = UPCONV_3X2_METHODS[self.method](x.astype(self.dtype), kernel.astype(self.dtype))
     if self.use_bias:
       y = y + self.param('bias', nn.initializers.zeros, (self.features,)).astype(self.dtype)
     return y
@@ -162,6 +195,7 @@ class ResnetGenerator(nn.Module):
   norm: str = 'instance'
   padding: str = 'reflect'     # the residual blocks': 'reflect', 'zero' or 'replicate'
   dropout: float = 0.0         # in each residual block; the official use_dropout is 0.5
+  upconv: str = 'plain'        # how the transposed convolutions compute (UPCONV_3X2_METHODS)
   axis_name: str | None = 'batch'
   dtype: jnp.dtype = jnp.float32
 
@@ -181,8 +215,8 @@ class ResnetGenerator(nn.Module):
       h = ResnetBlock(self.norm, self.padding, self.dropout, axis_name=self.axis_name,
                       dtype=self.dtype, name=f'block{b}')(h, train=train, noise=noise)
     for i in range(2):
-      h = UpConv3x2(self.ngf * 2 ** (1 - i), use_bias=use_bias, dtype=self.dtype,
-                    name=f'up{i}')(h)
+      h = UpConv3x2(self.ngf * 2 ** (1 - i), use_bias=use_bias, method=self.upconv,
+                    dtype=self.dtype, name=f'up{i}')(h)
       h = nn.relu(norm(f'up_norm{i}')(h))
     h = layers.conv2d(self.out_channels, 7, dtype=self.dtype, name='out')(
         layers.reflect_pad(h, 3))
@@ -244,7 +278,8 @@ def build(model_config, out_shape, dtype, num_classes: int = 0):
                        f'got {height}x{width}')
     blocks = c.resnet_blocks or (9 if min(height, width) >= 256 else 6)
     g = ResnetGenerator(out_channels=channels, ngf=c.ngf, n_blocks=blocks, norm=c.norm,
-                        padding=c.padding, dropout=c.dropout, dtype=dtype)
+                        padding=c.padding, dropout=c.dropout,
+                        upconv=c.get('resnet_upconv', 'phases'), dtype=dtype)
   if c.discriminator == 'patch':
     if c.d_layers < 1:
       raise ValueError(f'model.d_layers={c.d_layers} must be at least 1 (PatchGAN: 3)')
@@ -278,3 +313,5 @@ def defaults(c) -> None:
   #                             equivalent forms (layers.UPCONV_METHODS; 'phases' and...
   c.downconv = 'blocks'       # ...'blocks' (layers.DOWNCONV_METHODS) took the edges2digits
   #                             step from 339 to 169 ms on 2 CPU cores; docs/PERFORMANCE.md)
+  c.resnet_upconv = 'phases'  # ResNet: its 3x3 transposed convolutions, 'plain' (an input-
+  #                             dilated convolution) or 'phases' (one matrix product), the same
