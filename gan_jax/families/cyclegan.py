@@ -26,9 +26,10 @@ import functools
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import optax
 from jax import lax
 
-from gan_jax import optim
+from gan_jax import optim, steps
 from gan_jax import state as state_lib
 from gan_jax.families import translation as tr
 
@@ -133,11 +134,10 @@ def train_step(state: state_lib.GANState, batches: dict, *, generators: Generato
     loss_a = one(Discriminators.run_a, a, shown_a)
     loss_b = one(Discriminators.run_b, b, shown_b)
     return loss_a + loss_b, (stats, {'d_a_loss': loss_a, 'd_b_loss': loss_b})
-  (d_loss, (d_stats, d_scalars)), d_grads = jax.value_and_grad(d_loss_fn, has_aux=True)(d.params)
-  d, d_grads = tr.apply_gradients(d, d_grads, d_stats, axis_name)
+  d, d_loss, d_scalars, d_grads = steps.update(d, d_loss_fn, axis_name=axis_name)
 
-  metrics = {'g_loss': g_loss, 'd_loss': d_loss, 'g_grad_norm': tr.grad_norm(g_grads),
-             'd_grad_norm': tr.grad_norm(d_grads), **g_scalars, **d_scalars}
+  metrics = {'g_loss': g_loss, 'd_loss': d_loss, 'g_grad_norm': optax.global_norm(g_grads),
+             'd_grad_norm': optax.global_norm(d_grads), **g_scalars, **d_scalars}
   new_state = state.replace(step=state.step + 1, players={'g': g, 'd': d},
                             ema={'g': tr.update_ema(state, g, settings.ema_decay)},
                             extra={'pool_a': pool_a, 'pool_b': pool_b})
@@ -195,11 +195,8 @@ class CycleGanFamily(tr.TranslationFamily):
 
 
 def build(config, spec, dtype) -> CycleGanFamily:
-  from gan_jax import models
   if spec.kind not in ('paired', 'unpaired'):
     raise ValueError(f"family 'cyclegan' translates between two image domains: data "
                      f"{config.data.name!r} is {spec.kind}. Use data.name 'unpaired' (trainA/ "
                      "trainB folders), 'cycle_gan/<name>' (TFDS) or 'printed2handwritten'.")
-  generator, discriminator = models.build(config.model, spec.shape, dtype)
-  settings = tr.settings_from_config(config, spec)
-  return CycleGanFamily(config, spec, generator, discriminator, settings)
+  return tr.build(CycleGanFamily, config, spec, dtype)

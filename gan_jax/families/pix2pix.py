@@ -19,9 +19,10 @@ import functools
 
 import jax
 import jax.numpy as jnp
+import optax
 from jax import lax
 
-from gan_jax import optim
+from gan_jax import optim, steps
 from gan_jax import state as state_lib
 from gan_jax.families import translation as tr
 
@@ -50,8 +51,7 @@ def train_step(state: state_lib.GANState, batches: dict, *, generator, discrimin
     loss = tr.d_loss(real_logits, fake_logits, kind)
     return loss, (updates['batch_stats'], {'d_real_logit': jnp.mean(real_logits),
                                             'd_fake_logit': jnp.mean(fake_logits)})
-  (d_loss, (d_stats, d_scalars)), d_grads = jax.value_and_grad(d_loss_fn, has_aux=True)(d.params)
-  d, d_grads = tr.apply_gradients(d, d_grads, d_stats, axis_name)
+  d, d_loss, d_scalars, d_grads = steps.update(d, d_loss_fn, axis_name=axis_name)
 
   # G against the updated D (its statistics left as they are), through the shared forward pass.
   def g_loss_fn(fake):
@@ -65,8 +65,8 @@ def train_step(state: state_lib.GANState, batches: dict, *, generator, discrimin
   (g_loss, g_scalars), fake_grad = jax.value_and_grad(g_loss_fn, has_aux=True)(fake)
   g, g_grads = tr.apply_gradients(g, g_vjp(fake_grad)[0], g_stats, axis_name)
 
-  metrics = {'d_loss': d_loss, 'g_loss': g_loss, 'd_grad_norm': tr.grad_norm(d_grads),
-             'g_grad_norm': tr.grad_norm(g_grads), **d_scalars, **g_scalars}
+  metrics = {'d_loss': d_loss, 'g_loss': g_loss, 'd_grad_norm': optax.global_norm(d_grads),
+             'g_grad_norm': optax.global_norm(g_grads), **d_scalars, **g_scalars}
   new_state = state.replace(step=state.step + 1, players={'g': g, 'd': d},
                             ema={'g': tr.update_ema(state, g, settings.ema_decay)})
   return new_state, lax.pmean(metrics, axis_name)
@@ -115,11 +115,8 @@ class Pix2PixFamily(tr.TranslationFamily):
 
 
 def build(config, spec, dtype) -> Pix2PixFamily:
-  from gan_jax import models
   if spec.kind != 'paired':
     raise ValueError(f"family 'pix2pix' trains on pairs: data {config.data.name!r} is "
                      f"{spec.kind}. Use paired data (data.name 'aligned', 'paired', "
                      "'edges2digits'), or family 'cyclegan' for unpaired data.")
-  generator, discriminator = models.build(config.model, spec.shape, dtype)
-  settings = tr.settings_from_config(config, spec)
-  return Pix2PixFamily(config, spec, generator, discriminator, settings)
+  return tr.build(Pix2PixFamily, config, spec, dtype)

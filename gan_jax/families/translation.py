@@ -177,7 +177,9 @@ def pool_query(pool: dict, images, key, axis_name: str):
 
 # ---- Updates ----
 def apply_gradients(player, grads, batch_stats, axis_name: str):
-  """One optimizer update from per-device gradients, averaged over devices."""
+  """One optimizer update from per-device gradients, averaged over devices (`steps.update`
+  for a gradient taken other than of a loss of the parameters: through a shared forward pass,
+  or with more than statistics and scalars beside the loss)."""
   grads = lax.pmean(grads, axis_name)
   return player.apply_gradients(grads=grads, batch_stats=batch_stats), grads
 
@@ -209,10 +211,6 @@ def per_image(generator, method=None):
                              rngs={'dropout': k}, method=method)[0]
     return jax.vmap(one)(images, keys)
   return fn
-
-
-def grad_norm(grads) -> jax.Array:
-  return optax.global_norm(grads)
 
 
 # ---- Held-out examples, pictures ----
@@ -250,6 +248,13 @@ def interleave(*columns) -> np.ndarray:
 
 def save_grid(images: np.ndarray, path: str, *, columns: int) -> None:
   plots.save_png(plots.image_grid(images, columns=columns), path)
+
+
+def build(family_class, config, spec, dtype):
+  """A translation family of `family_class`: its models from `config.model`, its settings."""
+  from gan_jax import models
+  generator, discriminator = models.build(config.model, spec.shape, dtype)
+  return family_class(config, spec, generator, discriminator, settings_from_config(config, spec))
 
 
 class TranslationFamily:
