@@ -116,7 +116,8 @@ def report(name, first, times, images):
   rate = images / median
   rate = f'{rate:,.0f}' if rate >= 100 else f'{rate:.3g}'  # slow steps: 256x256, batch 1
   print(f'{name}: first step {first:.2f} s; median step {median * 1e3:.2f} ms '
-        f'(min {min(times) * 1e3:.2f}, max {max(times) * 1e3:.2f}); {rate} images/s')
+        f'(min {min(times) * 1e3:.2f}, max {max(times) * 1e3:.2f}, mean '
+        f'{statistics.mean(times) * 1e3:.2f}); {rate} images/s')
   return median
 
 

@@ -28,6 +28,18 @@ def load_experiment(name: str, arg: str | None = 'smoke'):
   return module.get_config(arg)
 
 
+def write_image_folder(root, *, num: int = 20, size: int = 24, channels: int = 3) -> str:
+  """A folder of `num` random PNG images (data.name='folder'); returns root."""
+  import numpy as np
+  from PIL import Image
+  os.makedirs(root, exist_ok=True)
+  rng = np.random.default_rng(0)
+  for i in range(num):
+    pixels = rng.integers(0, 256, (size, size, channels), dtype=np.uint8)
+    Image.fromarray(pixels[..., 0] if channels == 1 else pixels).save(os.path.join(root, f'{i}.png'))
+  return str(root)
+
+
 def write_aligned_folder(root, *, num: int = 6, size: int = 40,
                          splits=('train', 'test')) -> str:
   """A folder in Pix2Pix's aligned format (root/<split>/*.jpg, A left of B), of random

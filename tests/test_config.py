@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from conftest import EXPERIMENTS, load_experiment, write_aligned_folder
+from conftest import EXPERIMENTS, load_experiment, write_aligned_folder, write_image_folder
 from gan_jax import configs, train
 
 EXPERIMENT_NAMES = sorted(p.stem for p in EXPERIMENTS.glob('*.py'))
@@ -26,6 +26,8 @@ def test_every_experiment_has_the_common_keys_and_validates(name, arg, tmp_path)
   config = load_experiment(name, arg)
   if config.data.name == 'aligned':  # its folder, generated
     config.data.path = write_aligned_folder(tmp_path, num=1)
+  if config.data.name == 'folder' and not config.data.get('path'):
+    config.data.path = write_image_folder(tmp_path / 'images', num=1)
   for key in COMMON_KEYS:
     assert _get(config, key) is not None, key
   assert config.train.dtype in configs.DTYPES
@@ -53,7 +55,7 @@ def test_unknown_config_argument():
 
 @pytest.mark.parametrize('key,value,expected', [
     ('data.name', 'imagenet', r"unknown data.name 'imagenet'.*'digits'"),
-    ('model.name', 'vit', r"unknown model.name 'vit'.*'dcgan', 'mlp', 'resnet', 'translation'"),
+    ('model.name', 'vit', r"unknown model.name 'vit'.*'dcgan', 'mlp', 'resnet', 'stylegan2', 'translation'"),
     ('loss.name', 'vanilla', r"unknown loss.name 'vanilla'.*'hinge'"),
     ('optim.name', 'lamb', r"unknown optim.name 'lamb'.*'adam'"),
     ('train.dtype', 'float16', r"unknown train.dtype 'float16'.*'bfloat16'"),

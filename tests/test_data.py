@@ -153,6 +153,24 @@ def test_config_checks_name_the_problem(tmp_path):
     configs.validate(config, 8)
 
 
+def test_digits_split_keeps_the_shared_split_apart():
+  from gan_jax.data import digits
+  config = load_experiment('dcgan_digits')
+  whole = data_lib.open_source(config.data, 0)
+  config.data.digits_split = 'train'
+  train_part = data_lib.open_source(config.data, 0)
+  config.data.digits_split = 'test'
+  test_part = data_lib.open_source(config.data, 0)
+  assert (len(whole), len(train_part), len(test_part)) == (1797, 1347, 450)
+  # The test part is exactly the classifier's held-out digits, in the split's order.
+  _, labels = whole.read(np.arange(len(whole)))
+  _, held_out = digits.split_indices(labels)
+  np.testing.assert_array_equal(test_part.read(np.arange(450))[0], whole.read(held_out)[0])
+  config.data.digits_split = 'validation'
+  with pytest.raises(ValueError, match="digits_split='validation'"):
+    configs.validate(config, 8)
+
+
 @pytest.fixture
 def tfds_mock(monkeypatch):
   """TFDS with generated examples; the network probe is bypassed as downloads are mocked."""

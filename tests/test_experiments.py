@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import EXPERIMENTS, load_experiment, write_aligned_folder
+from conftest import EXPERIMENTS, load_experiment, write_aligned_folder, write_image_folder
 from gan_jax import checkpointing, sample, train, writers
 from gan_jax import data as data_lib
 from gan_jax.data import tfds_source
@@ -22,6 +22,8 @@ def test_smoke_config_trains_and_writes_its_outputs(name, tmp_path, monkeypatch)
   config = load_experiment(name)
   if config.data.name == 'aligned':  # generated images in Pix2Pix's aligned format
     config.data.path = write_aligned_folder(tmp_path / 'data')
+  if config.data.name == 'folder' and not config.data.get('path'):  # random images
+    config.data.path = write_image_folder(tmp_path / 'images', channels=config.data.channels)
   if config.data.name in data_lib.EMBEDDED or config.data.get('path'):
     state = train.train_and_evaluate(config, str(tmp_path))
   else:  # a TFDS dataset: generated examples in place of the download

@@ -140,3 +140,15 @@ def test_ssim_equals_the_windowed_definition_computed_window_by_window():
   assert metrics.ssim(x, y) == pytest.approx(np.mean(values), rel=1e-9)
   assert metrics.ssim(x, x) == pytest.approx(1.0)
   assert metrics.ssim(x, 1 - x) < 0.1  # inverted structure
+
+
+def test_class_spread_is_the_mean_within_class_trace_of_covariance():
+  features = np.array([[0.0, 0.0], [2.0, 0.0],                 # class 0: mean (1, 0), spread 1
+                       [0.0, 0.0], [0.0, 3.0], [0.0, 6.0],     # class 1: mean (0, 3), spread 6
+                       [5.0, 5.0]])                            # class 2: one example, left out
+  labels = np.array([0, 0, 1, 1, 1, 2])
+  assert metrics.class_spread(features, labels) == pytest.approx((1.0 + 6.0) / 2)
+  # Samples collapsed onto their class means have no spread.
+  assert metrics.class_spread(np.repeat(features[:1], 4, 0), np.array([0, 0, 1, 1])) == 0.0
+  with pytest.raises(ValueError, match='at least 2'):
+    metrics.class_spread(features[:2], np.array([0, 1]))

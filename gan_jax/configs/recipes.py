@@ -114,6 +114,7 @@ def image_data(c: ml_collections.ConfigDict, name: str, *, image_size: int, chan
   c.data.image_key = 'image'        # TFDS feature holding the image
   c.data.label_key = 'label'        # TFDS feature holding the class label (absent: 0)
   c.data.num_classes = 0            # classes of the labels (family 'conditional' needs them)
+  c.data.digits_split = ''          # digits: '' all 1,797, 'train' 1,347, 'test' the 450 held out
   c.data.download = True            # TFDS: download and prepare when not prepared yet
   c.data.cache = False              # keep decoded images in memory after their first read
 
@@ -273,3 +274,67 @@ def translation_smoke(c: ml_collections.ConfigDict) -> None:
   smoke_train(c)
   c.optim.decay_start = 1
   c.train.num_samples = 4
+
+
+def stylegan2_setup(c: ml_collections.ConfigDict, *, steps: int, batch_size: int, lr: float,
+                    r1_gamma: float, ema_kimg: float, ema_rampup: float = 0.0,
+                    mapping_layers: int = 8, mbstd_group: int = 4) -> None:
+  """StyleGAN2 with ADA (family 'stylegan2', models/stylegan2.py) with the official defaults
+  (stylegan2-ada-pytorch `train.py`): Adam(lr, betas (0, 0.99), eps 1e-8) for both players,
+  adjusted for lazy regularisation by the family; the mapping network at 0.01 of the rate;
+  R1 every 16 steps, path length (weight 2) every 4 on half the batch, its mean's decay 0.01;
+  style mixing 0.9; w_avg tracked at 0.995; an EMA with a half-life of `ema_kimg` thousand
+  images; ADA toward r_t = 0.6 with the `bgc` pipeline, p adjusted every 4 steps by
+  batch * 4 / 500k. An experiment sets what its configuration changes."""
+  c.family = 'stylegan2'
+  models.get('stylegan2').defaults(c.model)
+  c.model.mapping_layers = mapping_layers
+  c.model.mbstd_group = mbstd_group
+  c.model.conditional = False       # class-conditional (needs data.num_classes): a class
+  #                                   embedding in G's mapping, a projection in D (--cond=1)
+  c.model.mapping_lr = 0.01         # the mapping networks' learning-rate multiplier
+  c.model.w_avg_beta = 0.995        # the tracked average w: w_avg <- w + beta (w_avg - w)
+  c.loss.name = 'non_saturating'    # the logistic loss, softplus(-D(G(z))) for G
+  c.loss.r1_gamma = r1_gamma        # R1 weight gamma (the penalty is gamma / 2 |grad|^2)
+  c.loss.penalty_every = 16         # R1 lazily, every 16 steps, scaled by 16
+  c.loss.pl_weight = 2.0            # path-length regularisation weight; 0 = off
+  c.loss.pl_every = 4               # path length lazily, every 4 steps, scaled by 4
+  c.loss.pl_decay = 0.01            # the path-length mean's decay
+  c.loss.pl_batch_shrink = 2        # path length on 1/2 of each device's batch
+  c.loss.style_mixing = 0.9         # probability that an example mixes two latents' styles
+  c.optim.name = 'adam'
+  c.optim.g_lr = lr
+  c.optim.d_lr = lr
+  c.optim.b1 = 0.0
+  c.optim.b2 = 0.99
+  c.optim.eps = 1e-8
+  c.train.steps = steps
+  c.train.batch_size = batch_size
+  c.train.d_steps = 1
+  c.train.g_steps = 1
+  c.train.ema_kimg = ema_kimg       # the EMA's half-life, in thousands of images
+  c.train.ema_rampup = ema_rampup   # half-life at most images seen x this; 0 = no ramp-up
+  c.train.ada_pipeline = 'bgc'      # ADA's transforms (gan_jax/ada.py); '' = no augmentation
+  c.train.ada_target = 0.6          # ADA's target for E[sign(D(real))]; 0 = p fixed at ada_p
+  c.train.ada_p = 0.0               # the augmentation probability at the start
+  c.train.ada_interval = 4          # steps between adjustments of p
+  c.train.ada_kimg = 500.0          # thousands of images for p to move by 1
+
+
+def stylegan2_smoke(c: ml_collections.ConfigDict) -> None:
+  """The `smoke` variant of a StyleGAN2 experiment: 8x8 images, a 16-d latent and w, 2
+  mapping layers, narrow networks, R1 and path length on every step (one compiled program for
+  the whole run), ADA's p adjusted every step by 0.16 (16 images / 100), and the tiny schedule
+  of `smoke_train`."""
+  c.data.image_size = 8
+  c.model.z_dim = 16
+  c.model.w_dim = 16
+  c.model.mapping_layers = 2
+  c.model.channel_base = 128
+  c.model.channel_max = 16
+  c.loss.penalty_every = 1
+  c.loss.pl_every = 1
+  c.train.ada_interval = 1
+  c.train.ada_kimg = 0.1
+  smoke_train(c)
+  c.model.mbstd_group = 2

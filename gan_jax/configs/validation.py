@@ -114,4 +114,7 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
   spec = data_lib.spec(config.data)
   # Building the family checks its models' shapes and fields (e.g. DCGAN image sizes).
   family = families.build(config, spec, 'float32')
+  check_devices = getattr(family, 'check_devices', None)  # a family's own batch constraints
+  if check_devices is not None:
+    check_devices(n)
   evaluator.check(config, conditional=family.conditional)

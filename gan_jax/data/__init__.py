@@ -108,6 +108,9 @@ def check(c) -> None:
       raise ValueError(f'data.channels must be 1 (grayscale) or 3 (RGB), got {c.channels}')
     if c.name == 'digits' and c.get('channels', 1) != 1:
       raise ValueError('the bundled digits are grayscale: data.channels must be 1')
+    if c.get('digits_split', '') not in ('', *digits.SPLITS):
+      raise ValueError(f"data.digits_split={c.digits_split!r}: choose '' (all 1,797 digits), "
+                       "'train' (1,347) or 'test' (450)")
     if c.name in STACKED and c.get('channels', 3) != 3:
       raise ValueError(f'{c.name} stacks three digits as RGB: data.channels must be 3')
 

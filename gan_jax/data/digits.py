@@ -26,12 +26,16 @@ def upscale(images: np.ndarray, size: int) -> np.ndarray:
 
 
 def load(data_config, seed: int):
-  del seed  # the whole set, in its bundled order; the pipeline shuffles
+  """(images, labels): the whole set in its bundled order (the pipeline shuffles), or with
+  `data.digits_split` 'train' or 'test' that part of `split_indices`' split."""
+  del seed
   from sklearn.datasets import load_digits  # lazy: scikit-learn is slow to import
   bunch = load_digits()
   images = bunch.images.astype(np.float32) / 16.0  # [0, 1]
   resized = upscale(images, data_config.image_size) * 2.0 - 1.0
-  return resized[..., None].astype(np.float32), bunch.target.astype(np.int32)
+  images, labels = resized[..., None].astype(np.float32), bunch.target.astype(np.int32)
+  part = getattr(data_config, 'digits_split', '')
+  return split(images, labels, part) if part else (images, labels)
 
 
 def split_indices(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

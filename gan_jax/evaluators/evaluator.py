@@ -165,7 +165,8 @@ class Evaluator:
         channels = np.stack([net.predict(fake[..., c:c + 1]) for c in range(3)], axis=1)
         result = modes_lib.stacked_modes(channels, net.num_classes)
         out.update({'stacked_modes': result['modes'], 'stacked_kl': result['kl']})
-      features = net.features(fake) if {'domain_fd', 'intra_fd'} & set(self.names) else None
+      features = (net.features(fake) if {'domain_fd', 'intra_fd', 'class_spread'}
+                  & set(self.names) else None)
       if 'domain_fd' in self.names:
         real = self._real_features('classifier', net.features)
         out['domain_fd'] = metrics_lib.frechet_distance(real, features)
@@ -175,6 +176,11 @@ class Evaluator:
         real = self._real_features('classifier', net.features)
         out['intra_fd'] = metrics_lib.intra_class_fd(real, self._real_data()[1], features,
                                                      labels)
+      if 'class_spread' in self.names:
+        real = self._real_features('classifier', net.features)
+        out['class_spread'] = metrics_lib.class_spread(features, net.predict(fake))
+        out['real_class_spread'] = metrics_lib.class_spread(real, self._real_data()[1])
+        out['spread_ratio'] = out['class_spread'] / out['real_class_spread']
     if self._needs('inception'):
       net = _inception(self.evals.inception_weights)
       real = self._real_features('inception', net)

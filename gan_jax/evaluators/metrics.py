@@ -70,6 +70,18 @@ def intra_class_fd(real_features: np.ndarray, real_labels: np.ndarray,
                                          fake_features[fake_labels == c]) for c in classes]))
 
 
+def class_spread(features: np.ndarray, labels: np.ndarray) -> float:
+  """The spread within each class: the mean squared distance of a class's feature vectors to
+  their class mean (the trace of the class's covariance), averaged over the classes with at
+  least 2 examples."""
+  features, labels = np.asarray(features, np.float64), np.asarray(labels)
+  spreads = [np.mean(np.sum((features[labels == c] - features[labels == c].mean(0)) ** 2, 1))
+             for c in np.unique(labels) if (labels == c).sum() >= 2]
+  if not spreads:
+    raise ValueError('the class spread needs at least 2 examples of a class')
+  return float(np.mean(spreads))
+
+
 def _polynomial_mmd2(x: np.ndarray, y: np.ndarray) -> float:
   """Unbiased MMD^2 with k(a, b) = (a.b / d + 1)^3 (diagonals left out of the within terms)."""
   d = x.shape[1]

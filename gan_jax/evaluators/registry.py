@@ -11,6 +11,11 @@ better, and what a metric needs of a run. Checked at start-up, before anything i
   classifier assigns to the class they were generated for, classes drawn uniformly.
 - `intra_fd` (conditional runs): `domain_fd` within each class (the real examples of that class
   against samples generated for it), averaged over the classes.
+- `class_spread` (labelled data): the variety within each class, the mean squared distance of
+  the classifier's features to their class mean, averaged over the classes; generated samples
+  grouped by the class the classifier assigns them (any run), the real examples by their labels.
+  Scalars `class_spread`, `real_class_spread` and their ratio `spread_ratio` (1: the real
+  digits' variety; below: samples too alike within a class).
 - `fid`, `kid`, `is`, `precision_recall`: over InceptionV3 features (FID's network; weights from
   `evals.inception_weights`, a file the user supplies).
 
@@ -51,6 +56,8 @@ METRICS = {
     'domain_fd': Metric({'domain_fd': LOWER}, classifier=True),
     'class_accuracy': Metric({'class_accuracy': HIGHER}, classifier=True, conditional=True),
     'intra_fd': Metric({'intra_fd': LOWER}, classifier=True, conditional=True),
+    'class_spread': Metric({'class_spread': NEITHER, 'real_class_spread': NEITHER,
+                            'spread_ratio': NEITHER}, classifier=True, labels=True),
     'fid': Metric({'fid': LOWER}, inception=True),
     'kid': Metric({'kid': LOWER, 'kid_std': NEITHER}, inception=True),
     'is': Metric({'is': HIGHER, 'is_std': NEITHER}, inception=True),

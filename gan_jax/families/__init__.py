@@ -25,18 +25,25 @@ A family that translates images (`translates = True`: Pix2Pix, CycleGAN; shared 
 its `grid` shows held-out sources beside their translations; the evaluators measure it with
 `evaluators/translation.py`, and `gan_jax.translate` applies it to a folder.
 
+A family with a style-based generator (`stylegan2`) also has `styles(ema, z, labels, psi=,
+cutoff=)` (w's truncated toward the tracked average w), `synthesize(ema, ws)` and
+`style_mix(ema, ...)`: `gan_jax.sample`'s --truncation_psi and --style_mix, and
+`gan_jax.project`, use them. A family may define `check_devices(n)`, a start-up check of the
+device count against its settings.
+
 Adding a family is its module plus one entry in FAMILIES.
 """
 
 from __future__ import annotations
 
-from gan_jax.families import conditional, cyclegan, gan, pix2pix
+from gan_jax.families import conditional, cyclegan, gan, pix2pix, stylegan2
 
 FAMILIES = {
     'gan': gan.build,                  # unconditional G(z) against D(x)
     'conditional': conditional.build,  # class-conditional: concat, projection, acgan
     'pix2pix': pix2pix.build,          # paired image translation: G(a) against D(a, b)
     'cyclegan': cyclegan.build,        # unpaired translation both ways, cycle consistency
+    'stylegan2': stylegan2.build,      # style-based G, lazy regularisers, ADA
 }
 
 

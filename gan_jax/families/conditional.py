@@ -37,14 +37,7 @@ class ConditionalFamily(gan.GanFamily):
   def labels_for(self, num: int, labels=None) -> np.ndarray:
     """The classes of `num` samples: uniform (0, 1, ..., C-1, 0, ...) by default, else
     `labels` cycled."""
-    if labels is None:
-      return np.arange(num) % self.num_classes
-    labels = np.asarray(labels, np.int64).reshape(-1)
-    bad = labels[(labels < 0) | (labels >= self.num_classes)]
-    if len(labels) == 0 or len(bad):
-      raise ValueError(f'labels must be classes 0..{self.num_classes - 1} of this run, got '
-                       f'{labels.tolist()}')
-    return np.resize(labels, num)
+    return class_labels(self.num_classes, num, labels)
 
   def grid(self, ema, *, seed: int, num: int):
     """One row per class, `num // classes` samples each (at least one)."""
@@ -52,6 +45,19 @@ class ConditionalFamily(gan.GanFamily):
     labels = np.repeat(np.arange(self.num_classes), per_class)
     samples, _ = self.sample(ema, seed=seed, num=len(labels), labels=labels)
     return samples, per_class
+
+
+def class_labels(num_classes: int, num: int, labels=None) -> np.ndarray:
+  """The classes of `num` samples of a conditional generator: uniform (0, 1, ..., C-1, 0, ...)
+  by default, else `labels` cycled; raises for classes outside 0..C-1."""
+  if labels is None:
+    return np.arange(num) % num_classes
+  labels = np.asarray(labels, np.int64).reshape(-1)
+  bad = labels[(labels < 0) | (labels >= num_classes)]
+  if len(labels) == 0 or len(bad):
+    raise ValueError(f'labels must be classes 0..{num_classes - 1} of this run, got '
+                     f'{labels.tolist()}')
+  return np.resize(labels, num)
 
 
 def build(config, spec, dtype) -> ConditionalFamily:

@@ -8,8 +8,10 @@ Generators are called as `G(z, labels, train=...)` and return data in the datase
 (images NHWC in [-1, 1]); discriminators as `D(x, labels, train=...)` and return one logit per
 example, or with `model.pack = k > 1` (PacGAN) one logit per pack of k consecutive examples.
 `labels` is None for unconditional models. An ACGAN discriminator returns (logits, class
-logits). The image-translation models (`translation`) are the exception: G takes an image, not
-z (`G(x, train=..., noise=...)`), and D returns a map of patch logits (N, h, w, 1).
+logits). StyleGAN2's G has no final tanh (its images are not clipped to [-1, 1]) and is called
+through its `map` and `synthesize` methods by its family. The
+image-translation models (`translation`) are the exception: G takes an image, not z
+(`G(x, train=..., noise=...)`), and D returns a map of patch logits (N, h, w, 1).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Callable
 import flax.linen as nn
 import jax.numpy as jnp
 
-from gan_jax.models import dcgan, mlp, resnet, translation
+from gan_jax.models import dcgan, mlp, resnet, stylegan2, translation
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,6 +36,7 @@ MODELS = {
     'dcgan': Model(dcgan.build, dcgan.defaults),
     'resnet': Model(resnet.build, resnet.defaults),  # SNGAN, SAGAN, BigGAN
     'translation': Model(translation.build, translation.defaults),  # Pix2Pix and CycleGAN
+    'stylegan2': Model(stylegan2.build, stylegan2.defaults),  # StyleGAN2 (mapping, synthesis)
 }
 
 
