@@ -39,6 +39,7 @@ import numpy as np
 
 from gan_jax import pictures, runs, train, writers
 from gan_jax import truncation as truncation_lib
+from gan_jax.families import stylegan2
 
 _WORKDIR = flags.DEFINE_string('workdir', None, 'The run directory (holds config.json).')
 _NUM = flags.DEFINE_integer('num', None, 'Samples to draw (default: 64 images, 2,500 points); '
@@ -91,9 +92,8 @@ def draw(workdir: str, *, num: int | None = None, seed: int = 0, out: str | None
   if truncation is not None and interpolate:
     raise ValueError('--truncation does not apply to --interpolate: the spherical path between '
                      'two truncated latents can leave [-t, t]. Drop one of them.')
-  if psi is not None and not 0.0 <= psi <= 1.0:
-    raise ValueError(f'--truncation_psi={psi} is outside [0, 1]: 1 samples without truncation, '
-                     '0 gives the average w\'s image; e.g. --truncation_psi=0.7')
+  if psi is not None:
+    psi = stylegan2.check_psi(psi)
   if sum((style_mix, interpolate, truncation_strip)) > 1:
     raise ValueError('--style_mix, --interpolate and --truncation_strip write different '
                      'pictures: choose one')

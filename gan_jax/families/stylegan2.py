@@ -268,8 +268,7 @@ def train_step(state: state_lib.GANState, batches: dict, *, generator, discrimin
     loss = jnp.mean(jax.nn.softplus(fake_logits)) + jnp.mean(jax.nn.softplus(-real_logits))
     return loss, (real_logits, fake_logits)
   d, d_loss, (real_logits, fake_logits), d_norm = _update(d, d_main, axis_name)
-  signs = jnp.sum(jnp.sign(real_logits))
-  count = jnp.float32(n)
+  signs, count = ada.real_sign_stats(real_logits)
 
   # ---- Dreg: R1, every r1_every steps ----
   r1_penalty = extra['r1_penalty']
@@ -280,11 +279,12 @@ def train_step(state: state_lib.GANState, batches: dict, *, generator, discrimin
         return jnp.sum(logits), logits
       grads, logits = jax.grad(total, has_aux=True)(real)
       penalty = jnp.mean(jnp.sum(jnp.square(grads), axis=(1, 2, 3)))
-      return penalty * (s.r1_gamma / 2), (penalty, jnp.sum(jnp.sign(logits)))
+      return penalty * (s.r1_gamma / 2), (penalty, ada.real_sign_stats(logits))
 
     def regularise_d(d):
-      d, _, (penalty, reg_signs), _ = _update(d, d_reg, axis_name, gain=s.r1_every)
-      return d, lax.pmean(penalty, axis_name), reg_signs, jnp.float32(n)
+      d, _, (penalty, (reg_signs, reg_count)), _ = _update(d, d_reg, axis_name,
+                                                           gain=s.r1_every)
+      return d, lax.pmean(penalty, axis_name), reg_signs, reg_count
     if r1_now:
       d, r1_penalty, reg_signs, reg_count = regularise_d(d)
       signs, count = signs + reg_signs, count + reg_count
@@ -294,7 +294,7 @@ def train_step(state: state_lib.GANState, batches: dict, *, generator, discrimin
   ema = state_lib.EMA(params=state_lib.update_ema_params(state.ema['g'].params, g.params, beta),
                       batch_stats={'w_avg': w_avg})
   ada_state = extra['ada']
-  signs, count = lax.psum(signs, axis_name), lax.psum(count, axis_name)
+  signs, count = lax.psum((signs, count), axis_name)
   if s.ada_pipeline and s.ada_target > 0:
     ada_state = ada.update_state(ada_state, signs, count, step, interval=s.ada_interval,
                                  batch_size=s.batch_size, target=s.ada_target, kimg=s.ada_kimg)
