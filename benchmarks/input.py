@@ -1,7 +1,7 @@
 """Times the input pipeline on a folder of CelebA-sized JPEGs, against the step it feeds.
 
   python benchmarks/input.py --config=experiments/dcgan_celeba.py [--num_images=2000]
-      [--workers=4] [--batches=20] [--rounds=5] [--path=DIR] [--no_step]
+      [--workers=4] [--batches=20] [--rounds=5] [--path=DIR] [--no_step] [--json=FILE]
 
 What is measured: the pipeline train.py runs (`data.open_source` on `data.path`, then
 `pipeline.Batches` with `data.workers` grain threads), reading global batches of
@@ -16,6 +16,9 @@ Then, unless --no_step, the config's training step is timed as in benchmarks/ste
 flags: --steps, --warmup, --batch_size, --dtype) and the last line printed is
 `input_over_step=<input images/s / step images/s>`: how many times faster the input is than
 what the step consumes on this machine, with the input decoding every image.
+
+`--json=FILE` also writes the figures as JSON: the input's rates (median, min and max images/s,
+decoding and from the cache), its setting, and with the step its images/s and the ratio.
 """
 
 from __future__ import annotations
@@ -93,9 +96,14 @@ def time_input(config) -> float:
   size = f'{config.data.image_size}x{config.data.image_size}x{config.data.channels}'
   print(f'input: {len(source):,} images, batch {c.batch_size}, {workers} worker thread(s), '
         f'{size}, {_ROUNDS.value} rounds of {_BATCHES.value} batches')
+  step_bench.FIGURES['input'] = {
+      'images': len(source), 'batch_size': c.batch_size, 'workers': workers, 'image': size,
+      'rounds': _ROUNDS.value, 'batches_per_round': _BATCHES.value}
   for cache, label in ((False, 'decoding every image'), (True, 'from the in-memory cache')):
     median, low, high = results[cache]
     print(f'input {label}: median {median:,.0f} images/s (min {low:,.0f}, max {high:,.0f})')
+    step_bench.FIGURES['input']['cached' if cache else 'decoding'] = {
+        'images_per_s': median, 'min_images_per_s': low, 'max_images_per_s': high}
   return results[False][0]
 
 
@@ -119,13 +127,15 @@ def main(argv):
   configs.validate(config, jax.device_count())
   input_rate = time_input(config)
   if _NO_STEP.value:
+    step_bench.write_figures()
     return
-  spec = data_lib.spec(config.data)
-  c = config.train
-  real_local = np.random.default_rng(config.seed).uniform(
-      -1.0, 1.0, (c.d_steps, c.batch_size, *spec.shape)).astype(np.float32)
-  step_median, _ = step_bench.time_gan_jax(config, real_local)
-  step_rate = c.batch_size * c.d_steps / step_median
+  if step_bench._DTYPE.value is not None:
+    config.train.dtype = step_bench._DTYPE.value
+  batch, images = step_bench.fake_batch(config, data_lib.spec(config.data))
+  step_median, _ = step_bench.time_gan_jax(config, batch, images)
+  step_rate = images / step_median
+  step_bench.FIGURES['input_over_step'] = input_rate / step_rate
+  step_bench.write_figures()
   print(f'input_over_step={input_rate / step_rate:.1f}')
 
 

@@ -1,7 +1,8 @@
 """Times gan_jax's training step and, optionally, the same step in plain PyTorch.
 
   python benchmarks/step.py --config=experiments/<name>.py[:smoke] [--batch_size=N]
-      [--peer=torch] [--steps=50] [--warmup=3] [--dtype=float32|bfloat16] [--config.a.b=value]
+      [--peer=torch [--peer_compile] [--peer_device=cuda]] [--steps=50] [--warmup=3]
+      [--dtype=float32|bfloat16] [--json=FILE] [--config.a.b=value]
 
 What is measured: one call of the update step that gan_jax/train.py runs (`train.build`,
 `train.abstract_state`, `train.sharded_step` over the family's `train_step` on the mesh of all
@@ -13,7 +14,12 @@ of `train.batch_size` examples. The real data are random uniform [-1, 1] arrays 
 dataset's shape made once before timing: for the sampling families the examples with random
 labels (which conditional families read); for the translation families the batch dict the
 pipeline gives them, 'a' and 'b' at `data.load_size` (the step crops them to `data.image_size`)
-and zero labels. So no dataset is loaded (the CelebA, facades and horse2zebra configs run as
+and zero labels; for described images (StackGAN) also normal description embeddings. A
+family whose steps differ by phase (StyleGAN2's regularisers, StackGAN's stages, Age-cGAN's
+GAN and encoder) runs the programs its step numbers 0, 1, ... choose: StackGAN's stage II is
+timed with `--config.train.stage1_steps=1` (the first, compiling call is then stage I's), and
+Age-cGAN's encoder with `--config.train.encoder_steps` one less than `train.steps`. So no
+dataset is loaded (the CelebA, facades and horse2zebra configs run as
 they are) and input loading is not part of the measurement.
 
 Configs that read folders (data.path: 'folder', or the 'aligned', 'paired' and 'unpaired'
@@ -39,17 +45,36 @@ PyTorch, then the other way round), so that a change in the machine's load durin
 weighs on both alike. The last line printed is `speedup_vs_torch=<torch median / gan_jax
 median>`, over all timed steps.
 
+`--peer_compile` wraps the peer's step in `torch.compile` (default options). Its first calls
+compile: dynamo splits the step at each backward pass and optimizer update, and compiles the
+second optimizer's update again, so give more `--warmup` than in eager mode (the GPU suite,
+benchmarks/gpu_suite.py, gives 20). The peer runs on `--peer_device`: by default 'cuda' where
+JAX runs on a GPU and torch sees one, else 'cpu'. torch_peer.py makes its tensors with torch's
+CPU defaults and autocasts on 'cpu', so on another device `place_peer` builds the networks there
+and gives the peer a copy of torch's namespace whose factories, `from_numpy` and `autocast` take
+that device; on a GPU the peer also runs with cuDNN's autotuner on (fixed shapes, as PyTorch
+users train GANs) and TF32 matrix products (what JAX does by default for float32 on recent
+GPUs), and each timed step waits for the device (`torch.cuda.synchronize`), as JAX's steps do.
+
+`--json=FILE` also writes the figures as JSON (benchmarks/gpu_suite.py reads them): the setting,
+the device, the times and images/s of each side, the speedup, and the FLOPs of one call of the
+compiled step from XLA's cost analysis (`jax.jit(...).lower(...).compile().cost_analysis()`
+'flops', per device; it counts a multiply-add as 2 and elementwise work too). Getting them
+compiles the step once more, or reads it from JAX's persistent compilation cache when that is on.
+
 This is a measurement tool, not a test: it asserts nothing about the times.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import statistics
 import sys
 import tempfile
 import time
+import types
 
 from absl import app, flags
 import jax
@@ -75,6 +100,15 @@ _PEER_ROUNDS = flags.DEFINE_integer('peer_rounds', 6, 'With --peer: rounds the t
                                     'the two are interleaved in.', lower_bound=1)
 _DTYPE = flags.DEFINE_enum('dtype', None, list(configs.DTYPES),
                            'Compute dtype (default: the config\'s train.dtype).')
+_PEER_COMPILE = flags.DEFINE_bool('peer_compile', False, 'With --peer=torch: wrap the peer\'s '
+                                  'step in torch.compile.')
+_PEER_DEVICE = flags.DEFINE_string('peer_device', None, 'With --peer=torch: the torch device '
+                                   'of the peer (default: cuda where JAX runs on a GPU and torch '
+                                   'sees one, else cpu).')
+_JSON = flags.DEFINE_string('json', None, 'Also write the figures to this JSON file.')
+
+# The figures of this run, for --json: filled in as they are measured.
+FIGURES = {}
 flags.mark_flags_as_required(['config'])
 
 
@@ -111,9 +145,13 @@ def interleaved(calls, num_steps, rounds):
 
 
 def report(name, first, times, images):
-  """Prints the times; returns the median step in seconds."""
+  """Prints the times (and keeps them for --json under `name`); returns the median step in
+  seconds."""
   median = statistics.median(times)
   rate = images / median
+  FIGURES.setdefault(name, {}).update(
+      first_step_s=first, median_step_s=median, min_step_s=min(times), max_step_s=max(times),
+      mean_step_s=statistics.mean(times), timed_steps=len(times), images_per_s=rate)
   rate = f'{rate:,.0f}' if rate >= 100 else f'{rate:.3g}'  # slow steps: 256x256, batch 1
   print(f'{name}: first step {first:.2f} s; median step {median * 1e3:.2f} ms '
         f'(min {min(times) * 1e3:.2f}, max {max(times) * 1e3:.2f}, mean '
@@ -121,19 +159,41 @@ def report(name, first, times, images):
   return median
 
 
-def report_memory(step_fn, state, real, images):
+def report_memory(step_fn, state, real, images, compiled=None):
   """Peak device memory of the step, per image: the allocator's peak where the backend reports
-  one (GPU, TPU), else XLA's static estimate for the compiled step (CPU)."""
+  one (GPU, TPU), else XLA's static estimate for the compiled step (CPU; `compiled`, the step
+  compiled ahead of time, if it is at hand)."""
   stats = jax.devices()[0].memory_stats()
   if stats and 'peak_bytes_in_use' in stats:
     peak, source = stats['peak_bytes_in_use'], 'allocator peak'
   else:
-    analysis = step_fn.lower(state, real).compile().memory_analysis()
+    compiled = compiled or step_fn.lower(state, real).compile()
+    analysis = compiled.memory_analysis()
     peak = (analysis.argument_size_in_bytes + analysis.output_size_in_bytes
             - analysis.alias_size_in_bytes + analysis.temp_size_in_bytes)
     source = 'XLA estimate: arguments + outputs - donated + temporaries'
   print(f'gan_jax: peak device memory {peak / 2**20:,.1f} MiB ({source}), '
         f'{peak / images / 2**10:,.1f} KiB per image')
+  FIGURES.setdefault('gan_jax', {}).update(peak_memory_bytes=int(peak),
+                                           peak_memory_source=source)
+
+
+def report_flops(compiled):
+  """FLOPs of one call of the compiled step, per device, from XLA's cost analysis."""
+  costs = compiled.cost_analysis()
+  if isinstance(costs, (list, tuple)):  # one entry per program in older JAX versions
+    costs = costs[0] if costs else {}
+  flops = (costs or {}).get('flops')
+  if flops is None or flops <= 0:
+    print('gan_jax: XLA\'s cost analysis gives no FLOP count for the step')
+    FIGURES.setdefault('gan_jax', {}).update(flops_per_step_per_device=None)
+    return
+  print(f'gan_jax: {flops:,.0f} FLOPs per step per device (XLA cost analysis of the compiled '
+        'step)')
+  FIGURES.setdefault('gan_jax', {}).update(
+      flops_per_step_per_device=float(flops),
+      flops_source="jax.jit(step).lower(state, batch).compile().cost_analysis()['flops'], "
+                   'per device; a multiply-add counts 2')
 
 
 def _write_image(path, height, width, channels):
@@ -193,7 +253,11 @@ def fake_batch(config, spec):
   real = rng.uniform(-1.0, 1.0, (c.d_steps, local, *spec.shape)).astype(np.float32)
   # The examples and their labels (random classes, which conditional families read).
   labels = np.random.default_rng(1).integers(0, max(spec.num_classes, 1), real.shape[:2])
-  return {spec.key: real, 'label': labels.astype(np.int32)}, c.d_steps * local
+  batch = {spec.key: real, 'label': labels.astype(np.int32)}
+  if spec.condition_shape:  # described images (StackGAN): normal description embeddings
+    batch['condition'] = rng.normal(size=real.shape[:2] + spec.condition_shape).astype(
+        np.float32)
+  return batch, c.d_steps * local
 
 
 def setup_gan_jax(config, batch, images):
@@ -206,10 +270,16 @@ def setup_gan_jax(config, batch, images):
   state = init_state(jax.random.PRNGKey(config.seed))
   step_fn = train.sharded_step(config, family, mesh)
   real = parallel.global_batch_array(batch, mesh)
-  counts = (state_lib.count_params(state.players['g'].params),
-            state_lib.count_params(state.players['d'].params))
+  # Generators' and discriminators' parameters: players named g*, d* (StackGAN's two stages
+  # add up); any other player (Age-cGAN's encoder) on its own.
+  players = {name: state_lib.count_params(p.params) for name, p in state.players.items()}
+  counts = (sum(n for k, n in players.items() if k.startswith('g')),
+            sum(n for k, n in players.items() if k.startswith('d')))
+  others = ''.join(f', {k} {n:,} parameters' for k, n in players.items() if k[0] not in 'gd')
   print(f'gan_jax: {mesh.size} device(s) in the mesh; generator {counts[0]:,} parameters, '
-        f'discriminator {counts[1]:,} parameters')
+        f'discriminator {counts[1]:,} parameters{others}')
+  FIGURES.setdefault('gan_jax', {}).update(generator_params=counts[0],
+                                           discriminator_params=counts[1])
 
   metrics = None
 
@@ -221,9 +291,13 @@ def setup_gan_jax(config, batch, images):
   first = warm_up(call, _WARMUP.value)
 
   def finish():
-    report_memory(step_fn, state, real, images)
+    compiled = step_fn.lower(state, real).compile() if _JSON.value else None
+    report_memory(step_fn, state, real, images, compiled)
+    if compiled is not None:
+      report_flops(compiled)
     m = jax.device_get(metrics)
-    print(f'gan_jax: last losses d {float(m["d_loss"]):.4f}, g {float(m["g_loss"]):.4f}')
+    print('gan_jax: last losses ' + ', '.join(f'{k} {float(v):.4f}' for k, v in sorted(m.items())
+                                              if k.endswith('_loss')))
 
   return call, first, counts, finish
 
@@ -245,33 +319,85 @@ def torch_peer():
   return peer_lib
 
 
+def peer_device(torch):
+  """--peer_device, or 'cuda' where JAX runs on a GPU and torch sees one, else 'cpu'."""
+  if _PEER_DEVICE.value:
+    return torch.device(_PEER_DEVICE.value)
+  gpu = jax.default_backend() == 'gpu' and torch.cuda.is_available()
+  return torch.device('cuda' if gpu else 'cpu')
+
+
+def place_peer(peer_lib, torch, device):
+  """Points torch_peer at `device`, for a device other than the CPU. As written it makes its
+  tensors with torch's defaults (the CPU: `torch.randn`, `torch.from_numpy`, ...) and autocasts
+  on 'cpu'; here its module-level `torch` becomes a copy of torch's namespace whose factories
+  and `from_numpy` make tensors on `device` and whose `autocast` autocasts there. Everything
+  else is torch's own. (Not `torch.set_default_device`, which adds work to every torch call of
+  the timed step.) The networks are built under `with device:` (see `setup_torch`)."""
+  namespace = types.ModuleType('torch_on_' + device.type)
+  namespace.__dict__.update({k: v for k, v in vars(torch).items() if not k.startswith('__')})
+
+  def on_device(factory):
+    def make(*args, device=device, **kwargs):
+      return factory(*args, device=device, **kwargs)
+    return make
+  for name in ('randn', 'rand', 'randint', 'zeros', 'ones', 'empty', 'full', 'arange'):
+    setattr(namespace, name, on_device(getattr(torch, name)))
+  namespace.from_numpy = lambda array: torch.from_numpy(array).to(device)
+
+  def autocast(device_type, *args, **kwargs):
+    return torch.autocast(device.type if device_type == 'cpu' else device_type, *args, **kwargs)
+  namespace.autocast = autocast
+  peer_lib.torch = namespace
+
+
 def setup_torch(config, spec, batch, jax_counts):
   """The PyTorch peer on the same data, with the same protocol: (call, seconds of the first
   call, report after timing)."""
   import torch  # only with --peer=torch
 
   torch.manual_seed(config.seed)
-  peer = torch_peer().make_step(config, spec)
+  device = peer_device(torch)
+  peer_lib = torch_peer()
+  if device.type != 'cpu':
+    place_peer(peer_lib, torch, device)
+  gpu = device.type == 'cuda'
+  if gpu:
+    torch.backends.cudnn.benchmark = True
+    torch.backends.cuda.matmul.allow_tf32 = True
+    torch.backends.cudnn.allow_tf32 = True
+  with device:
+    peer = peer_lib.make_step(config, spec)
   inputs = peer.inputs(batch)
   counts = (sum(p.numel() for p in peer.g.parameters()),
             sum(p.numel() for p in peer.d.parameters()))
   images = [x for x in (inputs.values() if isinstance(inputs, dict) else inputs) if x.ndim == 4]
   channels_last = bool(images) and all(
       x.is_contiguous(memory_format=torch.channels_last) for x in images)
-  print(f'torch {torch.__version__}: {torch.get_num_threads()} threads; '
-        f'channels_last={channels_last}; '
-        f'autocast={"bfloat16" if peer.bf16 else "off (float32)"}; '
+  autocast = f'bfloat16 on {device.type}' if peer.bf16 else 'off (float32)'
+  compiled = 'torch.compile of the step' if _PEER_COMPILE.value else 'off (eager)'
+  where = (f'{device} ({torch.cuda.get_device_name(device)}), cudnn.benchmark on, TF32 on'
+           if gpu else f'{device}, {torch.get_num_threads()} threads')
+  print(f'torch {torch.__version__}: {where}; channels_last={channels_last}; '
+        f'autocast={autocast}; compile={compiled}; '
         f'generator {counts[0]:,} parameters, discriminator {counts[1]:,} parameters')
+  FIGURES['torch'] = {'version': torch.__version__, 'device': str(device),
+                      'device_name': torch.cuda.get_device_name(device) if gpu else None,
+                      'compile': bool(_PEER_COMPILE.value), 'autocast': autocast,
+                      'generator_params': counts[0], 'discriminator_params': counts[1]}
   for net, ours, theirs in zip(('generator', 'discriminator'), jax_counts, counts):
     if ours != theirs:
       print(f'WARNING: the torch {net} has {theirs:,} parameters, gan_jax\'s has {ours:,}: '
             'the peer is not the same model')
 
+  step = torch.compile(peer.step) if _PEER_COMPILE.value else peer.step
   losses = None
 
   def call():
     nonlocal losses
-    losses = peer.step(inputs)
+    losses = step(inputs)
+    if gpu:
+      torch.cuda.synchronize(device)
 
   first = warm_up(call, _WARMUP.value)
 
@@ -303,14 +429,22 @@ def main(argv):
         f'{jax.devices()}; host {platform.processor() or platform.machine()}, '
         f'{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} '
         '(other work on the machine skews the times)')
+  FIGURES.update(
+      config=flags.FLAGS['config'].config_filename, family=config.get('family', 'gan'),
+      data=config.data.name, model=config.model.name, batch_size=c.batch_size,
+      d_steps=c.d_steps, dtype=c.dtype, steps=_STEPS.value, warmup=_WARMUP.value,
+      jax={'version': jax.__version__, 'backend': jax.default_backend(),
+           'device_count': jax.device_count(), 'device_kind': jax.devices()[0].device_kind})
 
   family = config.get('family', 'gan')
   if _PEER.value == 'torch' and family not in torch_peer().FAMILIES:
     raise app.UsageError(f'--peer=torch has the families {list(torch_peer().FAMILIES)}; '
                          f'family {family!r} is timed without a peer')
   batch, images = fake_batch(config, spec)
+  FIGURES['images_per_step'] = images
   if _PEER.value != 'torch':
     time_gan_jax(config, batch, images)
+    write_figures()
     return
   jax_call, jax_first, jax_counts, jax_finish = setup_gan_jax(config, batch, images)
   torch_call, torch_first, torch_finish = setup_torch(config, spec, batch, jax_counts)
@@ -320,7 +454,17 @@ def main(argv):
   jax_median = report('gan_jax', jax_first, jax_times, images)
   torch_finish()
   torch_median = report('torch', torch_first, torch_times, images)
+  FIGURES['speedup_vs_torch'] = torch_median / jax_median
+  write_figures()
   print(f'speedup_vs_torch={torch_median / jax_median:.3f}')
+
+
+def write_figures():
+  """FIGURES to --json's file, if given."""
+  if _JSON.value:
+    os.makedirs(os.path.dirname(os.path.abspath(_JSON.value)), exist_ok=True)
+    with open(_JSON.value, 'w', encoding='utf-8') as f:
+      json.dump(FIGURES, f, indent=2, sort_keys=True)
 
 
 if __name__ == '__main__':

@@ -6,7 +6,9 @@ learning rate is `optim.<player>_lr` (`g_lr`, `d_lr`, ...), shaped by `optim.sch
 - `constant`;
 - `linear_decay`: constant for `optim.decay_start` steps, then linearly to zero at the last
   training step (Pix2Pix and CycleGAN: 100 epochs constant, 100 decaying);
-- `warmup`: linearly from zero to the rate over `optim.warmup_steps`, then constant.
+- `warmup`: linearly from zero to the rate over `optim.warmup_steps`, then constant;
+- `step_decay`: multiplied by `optim.decay_factor` every `optim.decay_every` steps (StackGAN:
+  halved every 100 epochs).
 
 Schedules count training steps, not updates: a player updated `updates_per_step` times a step
 (`train.d_steps`, `train.g_steps`) sees the rate of the step it is in.
@@ -24,7 +26,7 @@ import jax
 import jax.numpy as jnp
 from flax import traverse_util
 
-SCHEDULES = ('constant', 'linear_decay', 'warmup')
+SCHEDULES = ('constant', 'linear_decay', 'warmup', 'step_decay')
 
 OPTIMIZERS = {
     'adam': lambda lr, c: optax.adam(lr, b1=c.b1, b2=c.b2, eps=c.eps),
@@ -48,6 +50,9 @@ def schedule(optim_config, base_lr: float, *, total_steps: int,
       # the last step trains at base / (decay steps + 1), the next would be at zero.
       frac = 1.0 - jnp.maximum(0.0, step + 1 - start) / (total_steps - start + 1)
       return base_lr * jnp.clip(frac, 0.0, 1.0)
+    if name == 'step_decay':
+      every = max(optim_config.get('decay_every', 0), 1)
+      return base_lr * optim_config.get('decay_factor', 0.5) ** jnp.floor(step / every)
     if name == 'warmup':
       warmup = optim_config.get('warmup_steps', 0)
       return base_lr * jnp.minimum(1.0, (step + 1) / max(warmup, 1))

@@ -4,41 +4,18 @@ or a sweep over truncation thresholds. Used by the sample and evaluate commands.
 
 from __future__ import annotations
 
-import json
 import os
 
 import jax
-import ml_collections
 
-from gan_jax import checkpointing, configs, files, models, parallel, plots, train
+from gan_jax import checkpointing, files, parallel, plots, train
 from gan_jax import truncation as truncation_lib
 from gan_jax import data as data_lib
 from gan_jax.evaluators import evaluator as evaluator_lib
 from gan_jax.evaluators import registry
 
 
-def load_config(workdir: str) -> ml_collections.ConfigDict:
-  """The run's config.json. Fields a newer version of gan_jax added since the run was written
-  take their defaults (the base config's and its architecture's), so older runs can still be
-  sampled and evaluated."""
-  path = os.path.join(workdir, 'config.json')
-  if not os.path.exists(path):
-    raise FileNotFoundError(f'{path} not found: is {workdir!r} the workdir of a training run?')
-  with open(path, encoding='utf-8') as f:
-    saved = json.load(f)
-  base = configs.base_config()
-  name = saved.get('model', {}).get('name')
-  if name in models.MODELS:
-    models.get(name).defaults(base.model)
-  defaults = base.to_dict()
-  for section, fields in defaults.items():
-    if isinstance(fields, dict):
-      saved.setdefault(section, {})
-      for key, value in fields.items():
-        saved[section].setdefault(key, value)
-    else:
-      saved.setdefault(section, fields)
-  return ml_collections.ConfigDict(saved)
+load_config = train.load_config  # the run's config.json, completed with today's defaults
 
 
 def restore(workdir: str, step: int | None = None, subdir: str = 'checkpoints'):
@@ -108,11 +85,13 @@ def evaluate_run(workdir: str, *, metrics=None, num_samples=None, num_real=None,
             'metrics': list(config.evals.metrics), 'values': values,
             'num_samples': config.evals.num_samples, 'seed': seed,
             'generator': 'EMA parameters (equal to the generator when train.ema_decay=0) with '
-                         f'batch-norm statistics: {config.train.ema_stats}'}
+                         'batch-norm statistics: '
+                         + getattr(family, 'ema_statistics', config.train.ema_stats)}
   if truncation is not None:
     result['truncation'] = truncation
   if conditional:
-    result['classes'] = 'uniform: sample i generated for class i mod num_classes'
+    result['classes'] = getattr(family, 'classes_note',
+                                'uniform: sample i generated for class i mod num_classes')
   if getattr(family, 'translates', False):  # measured on the held-out split
     result['generator'] = ('EMA parameters (equal to the generator when train.ema_decay=0) with '
                            "the generator's batch-norm statistics")

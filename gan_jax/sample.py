@@ -7,6 +7,7 @@
   python -m gan_jax.sample --workdir=DIR --truncation_psi=0.7 [--truncation_cutoff=K]  (StyleGAN2)
   python -m gan_jax.sample --workdir=DIR --style_mix [--num=5] [--style_cutoff=K]   (StyleGAN2)
   python -m gan_jax.sample --workdir=DIR --truncation_strip [--num=8]               (StyleGAN2)
+  python -m gan_jax.sample --workdir=DIR --condition=FILE.npy                       (StackGAN)
 
 Images: a PNG grid. 1-D / 2-D data: a plot over the data density plus a .npy of the points.
 `--out=FILE.npy` writes the samples themselves (NHWC images, or points) and, for a conditional
@@ -26,7 +27,10 @@ sources down the left, `--num` column sources along the top, each image with the
 `--truncation_strip` writes one row per latent at psi 1, 0.75, 0.5, 0.25 and 0; and
 `--interpolate` interpolates linearly in w. A translation run
 (Pix2Pix, CycleGAN) draws `--num` held-out examples (default 16) beside their translations;
-`gan_jax.translate` translates a folder of images.
+`gan_jax.translate` translates a folder of images. A StackGAN run samples from the training
+data's descriptions (with `--labels`, descriptions of those classes), or with
+`--condition=FILE.npy` from the description vectors in the file, (n, dim) or (n, K, dim) (the
+first of each row's K), one sample each.
 """
 
 from __future__ import annotations
@@ -64,7 +68,21 @@ _STRIP = flags.DEFINE_bool('truncation_strip', False, 'StyleGAN2: write rows of 
                            'at psi 1, 0.75, 0.5, 0.25 and 0.')
 _STYLE_CUTOFF = flags.DEFINE_integer('style_cutoff', None, 'StyleGAN2 --style_mix: the w\'s taken '
                                      'from the rows (default: half).', lower_bound=1)
+_CONDITION = flags.DEFINE_string('condition', None, 'StackGAN: a .npy of description vectors, '
+                                 '(n, dim) or (n, K, dim), to sample from.')
 flags.mark_flags_as_required(['workdir'])
+
+
+def read_condition(path: str) -> np.ndarray:
+  """The description vectors of `--condition`."""
+  path = os.path.expanduser(path)
+  if not os.path.isfile(path):
+    raise ValueError(f'--condition={path!r} is not a file: give a .npy of description vectors')
+  try:
+    return np.load(path, allow_pickle=False)
+  except Exception as e:  # numpy raises several types for files that are not .npy arrays
+    raise ValueError(f'--condition={path!r} is not a readable .npy array ({type(e).__name__}: '
+                     f'{e})') from None
 
 
 def parse_labels(values) -> list[int] | None:
@@ -81,11 +99,12 @@ def draw(workdir: str, *, num: int | None = None, seed: int = 0, out: str | None
          step: int | None = None, labels=None, interpolate: bool = False,
          interpolation_steps: int = 10, truncation: float | None = None,
          psi: float | None = None, psi_cutoff: int | None = None, style_mix: bool = False,
-         style_cutoff: int | None = None, truncation_strip: bool = False):
+         style_cutoff: int | None = None, truncation_strip: bool = False,
+         condition: str | None = None):
   """Writes the picture, or the .npy of the samples; returns (path, samples, labels or None).
   `truncation`: the latents' threshold (see `gan_jax/truncation.py`), or None; `psi`,
   `psi_cutoff`, `style_mix`, `style_cutoff`, `truncation_strip`: StyleGAN2's truncation in w
-  and style mixing."""
+  and style mixing; `condition`: a .npy of StackGAN description vectors."""
   if out is not None and not out.endswith(('.png', '.npy')):
     raise ValueError(f'--out={out!r}: give a .png (a picture) or .npy (the samples) path')
   truncation = truncation_lib.check_threshold(truncation)
@@ -102,6 +121,17 @@ def draw(workdir: str, *, num: int | None = None, seed: int = 0, out: str | None
                      '--truncation_psi')
   style_based = (psi is not None or psi_cutoff is not None or style_mix or truncation_strip
                  or style_cutoff is not None)
+  vectors = None
+  if condition is not None:
+    config = runs.load_config(workdir)
+    built = train.build(config)[1]
+    if not hasattr(built, 'generate_stages'):
+      raise ValueError(f'--condition: the run in {workdir} is family {config.family!r}; '
+                       'description vectors condition StackGAN runs (family stackgan)')
+    if labels is not None or interpolate or style_based:
+      raise ValueError('--condition gives the descriptions: drop --labels, --interpolate and '
+                       'the StyleGAN2 flags')
+    vectors = built.check_condition(read_condition(condition))
   if labels is not None or truncation is not None or style_based:
     # Checked from the config alone, before the checkpoint is read.
     config = runs.load_config(workdir)
@@ -140,6 +170,9 @@ def draw(workdir: str, *, num: int | None = None, seed: int = 0, out: str | None
                                         cutoff=style_cutoff, labels=labels,
                                         psi=style.get('psi', 1.0))
     sample_labels = None
+  elif vectors is not None:
+    samples, sample_labels = family.sample(ema, seed=seed, num=len(vectors), condition=vectors,
+                                           truncation=truncation)
   elif getattr(family, 'translates', False):
     # Held-out sources beside their translations (and targets): `num` examples.
     samples, columns = family.grid(ema, seed=seed, num=num or 16)
@@ -187,7 +220,8 @@ def main(argv):
                            interpolation_steps=_INTERP_STEPS.value,
                            truncation=_TRUNCATION.value, psi=_PSI.value,
                            psi_cutoff=_PSI_CUTOFF.value, style_mix=_STYLE_MIX.value,
-                           style_cutoff=_STYLE_CUTOFF.value, truncation_strip=_STRIP.value)
+                           style_cutoff=_STYLE_CUTOFF.value, truncation_strip=_STRIP.value,
+                           condition=_CONDITION.value)
   except ValueError as e:
     raise app.UsageError(str(e)) from None
   logging.info('Wrote %d samples to %s', len(samples), out)

@@ -80,6 +80,46 @@ def _stop_on_signals(request: StopRequest):
       signal.signal(s, handler)
 
 
+def load_config(workdir: str):
+  """The run's config.json. Fields a newer version of gan_jax added since the run was written
+  take their defaults (the base config's and its architecture's), so older runs can still be
+  sampled and evaluated."""
+  import ml_collections
+  from gan_jax import models
+  path = os.path.join(workdir, 'config.json')
+  if not os.path.exists(path):
+    raise FileNotFoundError(f'{path} not found: is {workdir!r} the workdir of a training run?')
+  with open(path, encoding='utf-8') as f:
+    saved = json.load(f)
+  base = configs.base_config()
+  name = saved.get('model', {}).get('name')
+  if name in models.MODELS:
+    models.get(name).defaults(base.model)
+  defaults = base.to_dict()
+  for section, fields in defaults.items():
+    if isinstance(fields, dict):
+      saved.setdefault(section, {})
+      for key, value in fields.items():
+        saved[section].setdefault(key, value)
+    else:
+      saved.setdefault(section, fields)
+  return ml_collections.ConfigDict(saved)
+
+
+def read_run(workdir: str, mesh):
+  """(config, family, state) of another run's latest checkpoint, replicated over `mesh`: what
+  a family's `initial_state` starts from (StackGAN's stage II: its stage I run)."""
+  config = load_config(workdir)
+  _, family = build(config)
+  template, _ = abstract_state(family, mesh)
+  ckpt = checkpointing.Checkpointer(workdir, read_only=True)
+  try:
+    state, _, _ = restore(ckpt, family, template)
+  finally:
+    ckpt.close()
+  return config, family, state
+
+
 def build(config):
   """(data spec, family) for a validated config. Reads no data."""
   spec = data_lib.spec(config.data)
@@ -206,10 +246,12 @@ class _Metrics:
     self.on_device = []
 
   def take_means(self):
+    """Each metric's mean over the steps that reported it (a phased step's programs may
+    report different metrics)."""
     if not self.fetched:
       return {}
-    keys = self.fetched[-1][1].keys()
-    means = {k: float(np.mean([m[k] for _, m in self.fetched])) for k in keys}
+    keys = dict.fromkeys(k for _, m in self.fetched for k in m)
+    means = {k: float(np.mean([m[k] for _, m in self.fetched if k in m])) for k in keys}
     self.fetched = []
     return means
 
@@ -291,6 +333,8 @@ def train_and_evaluate(config, workdir: str, *, devices=None):
     logging.info('Resumed from the checkpoint of step %d in %s.', latest, ckpt.directory)
   else:
     state = init_state(root_key)
+    if hasattr(family, 'initial_state'):  # e.g. StackGAN's stage II: the trained stage I
+      state = family.initial_state(state, functools.partial(read_run, mesh=mesh))
   if is_main:
     _write_config(config, workdir)
     logging.info('%s; %d device(s).', ', '.join(

@@ -72,3 +72,50 @@ class StandInClassifier:
 @pytest.fixture
 def experiment():
   return load_experiment
+
+
+def run_steps(config, devices, num_steps: int, make_batch):
+  """`num_steps` of a config's sharded step on `devices` from its initial state, batch i from
+  `make_batch(spec, rng)` (a dict of this process's (d_steps, batch, ...) entries; rng seeded
+  0). Returns (the host states before and after each step, host metrics, the step)."""
+  import jax
+  import numpy as np
+  from gan_jax import parallel, train
+  spec, family = train.build(config)
+  mesh = parallel.make_mesh(devices)
+  _, init = train.abstract_state(family, mesh)
+  state = init(jax.random.PRNGKey(config.seed))
+  step = train.sharded_step(config, family, mesh)
+  rng = np.random.default_rng(0)
+  states, history = [jax.device_get(state)], []
+  for _ in range(num_steps):
+    state, metrics = step(state, parallel.global_batch_array(make_batch(spec, rng), mesh))
+    states.append(jax.device_get(state))
+    history.append(jax.device_get(metrics))
+  return states, history, step
+
+
+def assert_trees_close(a, b, *, rtol: float = 1e-3, atol: float = 5e-5,
+                       leaf_scale: float = 0.0):
+  """Two pytrees with the same paths and leaves close (float64 comparison, paths named).
+  `leaf_scale` > 0 also allows each leaf an absolute error of that fraction of its largest
+  magnitude: a sum of large terms that cancels carries the terms' rounding, not its own."""
+  import jax
+  import numpy as np
+  paths_a = jax.tree_util.tree_leaves_with_path(a)
+  paths_b = jax.tree_util.tree_leaves_with_path(b)
+  assert [p for p, _ in paths_a] == [p for p, _ in paths_b]
+  for (path, x), (_, y) in zip(paths_a, paths_b):
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    tolerance = max(atol, leaf_scale * float(np.abs(y).max())) if y.size else atol
+    np.testing.assert_allclose(x, y, rtol=rtol, atol=tolerance,
+                               err_msg=jax.tree_util.keystr(path))
+
+
+def assert_metrics_close(history_a, history_b, *, rtol: float = 2e-4, atol: float = 1e-5):
+  """Per-step metric dicts with the same keys and values close."""
+  import numpy as np
+  for a, b in zip(history_a, history_b, strict=True):
+    assert a.keys() == b.keys()
+    for key in a:
+      np.testing.assert_allclose(a[key], b[key], rtol=rtol, atol=atol, err_msg=key)

@@ -2,6 +2,7 @@
 
 import time
 
+import numpy as np
 import pytest
 
 from conftest import EXPERIMENTS, load_experiment, write_aligned_folder, write_image_folder
@@ -28,6 +29,10 @@ def test_every_experiment_has_the_common_keys_and_validates(name, arg, tmp_path)
     config.data.path = write_aligned_folder(tmp_path, num=1)
   if config.data.name == 'folder' and not config.data.get('path'):
     config.data.path = write_image_folder(tmp_path / 'images', num=1)
+  if config.data.get('embedding_dim'):  # one description row for the one image
+    shape = (1, config.data.embeddings_per_image, config.data.embedding_dim)
+    np.save(tmp_path / 'embeddings.npy', np.zeros(shape, np.float32))
+    config.data.embeddings = str(tmp_path / 'embeddings.npy')
   for key in COMMON_KEYS:
     assert _get(config, key) is not None, key
   assert config.train.dtype in configs.DTYPES
@@ -55,7 +60,7 @@ def test_unknown_config_argument():
 
 @pytest.mark.parametrize('key,value,expected', [
     ('data.name', 'imagenet', r"unknown data.name 'imagenet'.*'digits'"),
-    ('model.name', 'vit', r"unknown model.name 'vit'.*'dcgan', 'mlp', 'resnet', 'stylegan2', 'translation'"),
+    ('model.name', 'vit', r"unknown model.name 'vit'.*'dcgan', 'mlp', 'resnet', 'stackgan', 'stylegan2', 'translation'"),
     ('loss.name', 'vanilla', r"unknown loss.name 'vanilla'.*'hinge'"),
     ('optim.name', 'lamb', r"unknown optim.name 'lamb'.*'adam'"),
     ('train.dtype', 'float16', r"unknown train.dtype 'float16'.*'bfloat16'"),

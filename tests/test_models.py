@@ -102,7 +102,7 @@ def test_mlp_shapes_and_maxout_parameter_count():
 def test_unknown_model_lists_choices():
   c = ml_collections.ConfigDict({'name': 'vit'})
   with pytest.raises(ValueError, match=r"unknown model.name 'vit'.*\['dcgan', 'mlp', 'resnet', "
-                                       r"'stylegan2', 'translation'\]"):
+                                       r"'stackgan', 'stylegan2', 'translation'\]"):
     models.build(c, (32, 32, 3), jnp.float32)
 
 

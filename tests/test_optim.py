@@ -106,8 +106,9 @@ def test_each_player_gets_its_own_rate_and_schedule_in_a_run():
     ('train.ema_stats', 'raw', r"unknown train.ema_stats 'raw'"),
     ('data.std', 0.0, r'data.std must be in \(0.0'),
     ('evals.num_samples', 1, r'evals.num_samples must be at least 2'),
-    ('family', 'stylegan3', r"unknown family 'stylegan3'; choose one of \['conditional', "
-                            r"'cyclegan', 'gan', 'pix2pix', 'stylegan2'\]"),
+    ('family', 'stylegan3', r"unknown family 'stylegan3'; choose one of \['agecgan', "
+                            r"'conditional', 'cyclegan', 'gan', 'pix2pix', 'stackgan', "
+                            r"'stylegan2'\]"),
     ('loss.cycle_weight', -1.0, r'loss.cycle_weight must be in \[0.0'),
     ('train.pool_size', -1, r'train.pool_size must be in \[0'),
 ])

@@ -13,7 +13,7 @@ import pytest
 from jax.sharding import PartitionSpec as P
 from PIL import Image
 
-from conftest import StandInClassifier, load_experiment
+from conftest import StandInClassifier, assert_trees_close, load_experiment
 from gan_jax import configs, parallel, runs, sample, train, translate
 from gan_jax.evaluators import evaluator as evaluator_lib
 from gan_jax.families import cyclegan
@@ -186,9 +186,14 @@ def test_one_device_equals_eight(name):
       np.testing.assert_allclose(m1[key], m8[key], rtol=2e-4, atol=1e-5, err_msg=key)
   # Parameters to within a quarter of one update at the learning rate (2e-4): a device-count
   # bug (other keys, other statistics) moves them by whole updates.
-  for x, y in zip(jax.tree.leaves(state_1), jax.tree.leaves(state_8)):
-    np.testing.assert_allclose(np.asarray(x, np.float64), np.asarray(y, np.float64),
-                               rtol=1e-3, atol=5e-5)
+  # Adam's moments are the gradients, sums over the batch and the pixels computed in another
+  # order on 8 devices: where terms cancel, their rounding (about 1e-3 of the leaf's largest
+  # entry on this CPU) shows; a device-count bug changes gradients by far more. Everything
+  # else (parameters, statistics, EMA, pools) within a quarter of one update.
+  moments = lambda s: {k: p.opt_state for k, p in s.players.items()}
+  rest = lambda s: s.replace(players={k: p.replace(opt_state=()) for k, p in s.players.items()})
+  assert_trees_close(rest(state_1), rest(state_8), rtol=1e-3, atol=5e-5)
+  assert_trees_close(moments(state_1), moments(state_8), rtol=1e-3, atol=5e-5, leaf_scale=5e-3)
   if name.startswith('cyclegan'):
     assert int(state_8.extra['pool_a']['count']) == 20  # the pools filled: 2 steps of 16
   initial = jax.device_get(jax.jit(train.build(config)[1].init)(jax.random.PRNGKey(0)))

@@ -59,6 +59,8 @@ def base_config() -> ml_collections.ConfigDict:
   c.optim.schedule = 'constant'     # 'constant', 'linear_decay' or 'warmup'
   c.optim.decay_start = 0           # linear_decay: steps at the full rate before the decay
   c.optim.warmup_steps = 0          # warmup: steps from 0 to the full rate
+  c.optim.decay_every = 0           # step_decay: steps between the rate's decays...
+  c.optim.decay_factor = 0.5        # ... each multiplying it by this
   c.optim.lr_multipliers = ()       # 'PLAYER/PATH=FACTOR' entries, e.g. ('g/mapping=0.01',)
 
   c.train = ml_collections.ConfigDict()
@@ -117,6 +119,10 @@ def image_data(c: ml_collections.ConfigDict, name: str, *, image_size: int, chan
   c.data.digits_split = ''          # digits: '' all 1,797, 'train' 1,347, 'test' the 450 held out
   c.data.download = True            # TFDS: download and prepare when not prepared yet
   c.data.cache = False              # keep decoded images in memory after their first read
+  c.data.embeddings = ''            # described folders (StackGAN): a .npy of description
+  #                                   embeddings, (images, dim) or (images, K, dim), sorted order
+  c.data.embeddings_per_image = 1   # ... K, the embeddings of each image
+  c.data.embedding_dim = 0          # ... dim (CUB / Oxford-102 char-CNN-RNN: 1,024)
 
 
 def translation_data(c: ml_collections.ConfigDict, name: str, *, image_size: int, channels: int,

@@ -20,6 +20,10 @@ _RANGES = (
     ('optim', 'b1', 0.0, 1.0, True, False), ('optim', 'b2', 0.0, 1.0, True, False),
     ('optim', 'eps', 0.0, None, False, True), ('optim', 'momentum', 0.0, 1.0, True, False),
     ('optim', 'decay_start', 0, None, True, True), ('optim', 'warmup_steps', 0, None, True, True),
+    ('optim', 'decay_every', 0, None, True, True), ('optim', 'decay_factor', 0.0, 1.0, False, True),
+    ('loss', 'kl_weight', 0.0, None, True, True), ('model', 'condition_dim', 1, None, True, True),
+    ('model', 'residual_blocks', 0, None, True, True),
+    ('train', 'encoder_steps', 0, None, True, True),
     ('loss', 'gp_weight', 0.0, None, True, True), ('loss', 'r1_gamma', 0.0, None, True, True),
     ('loss', 'r2_gamma', 0.0, None, True, True), ('loss', 'dragan_weight', 0.0, None, True, True),
     ('loss', 'penalty_every', 1, None, True, True), ('loss', 'clip', 0.0, None, True, True),
@@ -70,6 +74,9 @@ def check_ranges(config: ml_collections.ConfigDict) -> None:
       0 <= config.optim.decay_start < config.train.steps):
     raise ValueError(f'optim.decay_start={config.optim.decay_start} must be below '
                      f'train.steps={config.train.steps} for the linear decay to happen')
+  if config.optim.get('schedule') == 'step_decay' and config.optim.get('decay_every', 0) < 1:
+    raise ValueError('optim.schedule=step_decay needs optim.decay_every, the steps between '
+                     f"decays, of at least 1 (got {config.optim.get('decay_every', 0)})")
 
 
 def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
@@ -117,4 +124,7 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
   check_devices = getattr(family, 'check_devices', None)  # a family's own batch constraints
   if check_devices is not None:
     check_devices(n)
+  check_start = getattr(family, 'check_start', None)  # inputs a family reads at start-up
+  if check_start is not None:
+    check_start()
   evaluator.check(config, conditional=family.conditional)

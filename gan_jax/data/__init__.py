@@ -10,6 +10,10 @@ Names:
 - Stacked digits (1,000 modes): `stacked_digits` (from the bundled digits) and `stacked_mnist`
   (from TFDS mnist): `data.num_train` triples, each three digits as the RGB channels.
 - `folder`: every PNG or JPEG below `data.path`.
+- Described images, for generation from a description (StackGAN; batches {'image', 'label',
+  'condition'}, `descriptions.py`): `described_digits` (embedded: each digit's class,
+  thickness, slant and size as a 13-d vector), or a folder with `data.embeddings=FILE.npy`,
+  one description embedding per image or several (the CUB and Oxford-102 releases' layout).
 - Image-to-image translation (`translation.py`; examples are pairs of images 'a' and 'b'):
   `edges2digits` (paired) and `printed2handwritten` (unpaired), embedded; the folder layouts
   `aligned` (Pix2Pix's side-by-side files), `paired` (DIR/A, DIR/B) and `unpaired` (CycleGAN's
@@ -28,9 +32,9 @@ import os
 
 import numpy as np
 
-from gan_jax.data import digits, sources, toy, translation
+from gan_jax.data import descriptions, digits, sources, toy, translation
 
-EMBEDDED = ('digits', 'stacked_digits', 'gaussian_1d', 'ring', 'grid',
+EMBEDDED = ('digits', 'described_digits', 'stacked_digits', 'gaussian_1d', 'ring', 'grid',
             'synthetic') + translation.BUNDLED
 MIXTURES = ('gaussian_1d', 'ring', 'grid')
 TFDS_CATALOG = ('mnist', 'fashion_mnist', 'cifar10', 'celeb_a')  # tested; any TFDS name works
@@ -46,6 +50,7 @@ class DataSpec:
   kind: str                     # 'image' (NHWC in [-1, 1]), 'points', or for translation
                                 # 'paired' or 'unpaired' (batches {'a', 'b', 'label', ...})
   num_classes: int = 0          # classes of the labels; 0 when the data has none
+  condition_shape: tuple[int, ...] = ()  # described images: (descriptions per image, dim)
 
   @property
   def is_translation(self) -> bool:
@@ -82,8 +87,9 @@ def spec(c) -> DataSpec:
     return DataSpec((c.image_size, c.image_size, translation.channels(c)),
                     translation.kind(c.name),
                     10 if c.name in translation.BUNDLED else c.get('num_classes', 0))
-  channels = 1 if c.name == 'digits' else c.get('channels', 3)
-  return DataSpec((c.image_size, c.image_size, channels), 'image', c.get('num_classes', 0))
+  channels = 1 if c.name in ('digits', 'described_digits') else c.get('channels', 3)
+  return DataSpec((c.image_size, c.image_size, channels), 'image', c.get('num_classes', 0),
+                  descriptions.condition_shape(c))
 
 
 def check(c) -> None:
@@ -104,15 +110,17 @@ def check(c) -> None:
   if uses_folder(c) and not os.path.isdir(os.path.expanduser(c.path)):
     raise FileNotFoundError(f'data.path={c.path!r} is not a directory')
   if spec(c).kind == 'image':
-    if c.get('channels', 1 if c.name == 'digits' else 3) not in (1, 3):
+    grayscale = c.name in ('digits', 'described_digits')
+    if c.get('channels', 1 if grayscale else 3) not in (1, 3):
       raise ValueError(f'data.channels must be 1 (grayscale) or 3 (RGB), got {c.channels}')
-    if c.name == 'digits' and c.get('channels', 1) != 1:
+    if grayscale and c.get('channels', 1) != 1:
       raise ValueError('the bundled digits are grayscale: data.channels must be 1')
     if c.get('digits_split', '') not in ('', *digits.SPLITS):
       raise ValueError(f"data.digits_split={c.digits_split!r}: choose '' (all 1,797 digits), "
                        "'train' (1,347) or 'test' (450)")
     if c.name in STACKED and c.get('channels', 3) != 3:
       raise ValueError(f'{c.name} stacks three digits as RGB: data.channels must be 3')
+  descriptions.check(c)
 
 
 def open_source(c, seed: int):
@@ -122,6 +130,8 @@ def open_source(c, seed: int):
     source = translation.open_source(c, seed)  # caches itself with data.cache
   elif c.name == 'digits':
     source = sources.ArraySource(*digits.load(c, seed))
+  elif c.name == 'described_digits':
+    source = descriptions.described_digits(c)
   elif c.name in STACKED:
     base = c.copy_and_resolve_references()
     base.name, base.channels = STACKED[c.name], 1
@@ -130,6 +140,8 @@ def open_source(c, seed: int):
     source = sources.ArraySource(*toy.load(c, seed))
   elif c.name == 'synthetic':
     source = _synthetic(c, seed)
+  elif uses_folder(c) and c.get('embeddings'):
+    source = descriptions.described_folder(c)
   elif uses_folder(c):
     source = sources.FolderSource(c.path, size=c.image_size, channels=c.channels,
                                   crop=c.get('crop', 0), labels=c.get('labels', False))
@@ -141,7 +153,9 @@ def open_source(c, seed: int):
     source = sources.CachedSource(source)  # stacked sources cache their base: 1/3 the images
   first = source.read(np.zeros(1, np.int64))
   expected = spec(c).shape
-  if isinstance(first, dict):  # translation: 'a' and 'b' arrive at load_size, before the crop
+  if isinstance(first, dict) and 'condition' in first:  # described images
+    got = {'examples': first['image'].shape[1:]}
+  elif isinstance(first, dict):  # translation: 'a' and 'b' arrive at load_size, before the crop
     size = translation.load_size(c)
     expected = (size, size, expected[-1])
     got = {k: first[k].shape[1:] for k in ('a', 'b')}

@@ -130,7 +130,12 @@ class TfdsSource:
     if self.image_key not in features:
       raise ValueError(f'TFDS {b.name!r} has no feature {self.image_key!r} '
                        f'(data.image_key); its features are {sorted(features.keys())}')
-    if self.label_key and self.label_key not in features:
+    if self.label_key and '/' in self.label_key:  # a nested feature, e.g. 'attributes/Young'
+      outer, inner = self.label_key.split('/', 1)
+      if outer not in features or inner not in features[outer].keys():
+        raise ValueError(f'TFDS {b.name!r} has no feature {self.label_key!r} (data.label_key); '
+                         f'its features are {sorted(features.keys())}')
+    elif self.label_key and self.label_key not in features:
       self.label_key = None  # unlabelled dataset: labels read as 0
     self.size = data_config.image_size
     self.channels = data_config.channels
@@ -151,7 +156,12 @@ class TfdsSource:
     if image.shape != (self.size, self.size, self.channels):
       image = sources.square_image(sources.array_to_image(image), self.size, self.channels,
                                    self.crop)
-    label = int(example[self.label_key]) if self.label_key else 0
+    label = 0
+    if self.label_key:
+      value = example
+      for part in self.label_key.split('/'):
+        value = value[part]
+      label = int(value)  # booleans (CelebA's attributes) become 0 and 1
     return image, label
 
   def read(self, indices: np.ndarray):

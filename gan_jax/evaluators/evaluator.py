@@ -36,7 +36,7 @@ def _classifier(name: str, directory: str | None):
   return classifier.load(name, directory)
 
 
-CLASSIFIER_FOR_DATA = {'digits': 'digits', 'stacked_digits': 'digits', 'mnist': 'mnist',
+CLASSIFIER_FOR_DATA = {'digits': 'digits', 'described_digits': 'digits', 'stacked_digits': 'digits', 'mnist': 'mnist',
                        'stacked_mnist': 'mnist', 'fashion_mnist': 'fashion_mnist',
                        'edges2digits': 'digits', 'printed2handwritten': 'digits'}
 
@@ -68,7 +68,10 @@ def real_examples(config, num: int) -> tuple[np.ndarray, np.ndarray]:
   from the config's seed, as float32 in [-1, 1]; and their labels."""
   source = data_lib.open_source(config.data, config.seed)
   order = np.random.default_rng([config.seed, 0xE7A1]).permutation(len(source))[:num]
-  examples, labels = source.read(np.sort(order))
+  entries = source.read(np.sort(order))
+  if isinstance(entries, dict):  # described images: {'image', 'label', 'condition'}
+    entries = entries['image'], entries['label']
+  examples, labels = entries
   return convert.to_unit_range(examples), labels
 
 
@@ -89,6 +92,8 @@ def default_metrics(config, *, conditional: bool) -> tuple[str, ...]:
     return ('modes',)
   if config.data.name in ('stacked_digits', 'stacked_mnist'):
     return ('stacked_modes',)
+  if config.data.name == 'described_digits':
+    return ('class_accuracy', 'description_match', 'domain_fd')
   if config.data.name in ('digits', 'mnist', 'fashion_mnist'):
     return ('domain_fd', 'class_accuracy', 'intra_fd') if conditional else ('domain_fd',)
   return ('fid',)
@@ -153,8 +158,19 @@ class Evaluator:
   def __call__(self, ema, *, seed: int = 0, truncation: float | None = None) -> dict[str, float]:
     """The metrics' scalars as {'eval/<name>': value}; `ema` may hold host arrays. `truncation`:
     the latents' threshold, or None (untruncated, as in training)."""
-    fake, labels = self.samples(ema, self.evals.num_samples, seed, truncation)
+    if 'description_match' in self.names:
+      fake, labels, conditions = self.family.sample_described(
+          ema, seed=seed, num=self.evals.num_samples, truncation=truncation)
+    else:
+      fake, labels = self.samples(ema, self.evals.num_samples, seed, truncation)
     out = {}
+    if 'description_match' in self.names:
+      from gan_jax.data import attributes
+      size = self.family.spec.shape[0]
+      _, requested = attributes.from_description(conditions, size)
+      measured = attributes.stack(attributes.measure(fake))
+      for i, name in enumerate(attributes.NAMES):
+        out[f'{name}_corr'] = attributes.correlation(requested[:, i], measured[:, i])
     if 'modes' in self.names:
       result = modes_lib.mixture_modes(fake, toy.mixture_means(self.config.data),
                                        self.config.data.std)

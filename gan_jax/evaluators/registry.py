@@ -16,6 +16,9 @@ better, and what a metric needs of a run. Checked at start-up, before anything i
   grouped by the class the classifier assigns them (any run), the real examples by their labels.
   Scalars `class_spread`, `real_class_spread` and their ratio `spread_ratio` (1: the real
   digits' variety; below: samples too alike within a class).
+- `description_match` (StackGAN on `described_digits`): Pearson's correlation between the
+  thickness, slant and size each sample was asked for (its description) and those measured on
+  it (`data/attributes.py`): `thickness_corr`, `slant_corr`, `size_corr`.
 - `fid`, `kid`, `is`, `precision_recall`: over InceptionV3 features (FID's network; weights from
   `evals.inception_weights`, a file the user supplies).
 
@@ -47,6 +50,7 @@ class Metric:
   inception: bool = False        # needs the Inception network
   conditional: bool = False      # needs samples generated for given classes
   labels: bool = False           # needs labelled data
+  described: bool = False        # needs the bundled digits' descriptions (StackGAN)
 
 
 METRICS = {
@@ -58,6 +62,8 @@ METRICS = {
     'intra_fd': Metric({'intra_fd': LOWER}, classifier=True, conditional=True),
     'class_spread': Metric({'class_spread': NEITHER, 'real_class_spread': NEITHER,
                             'spread_ratio': NEITHER}, classifier=True, labels=True),
+    'description_match': Metric({'thickness_corr': HIGHER, 'slant_corr': HIGHER,
+                                 'size_corr': HIGHER}, described=True),
     'fid': Metric({'fid': LOWER}, inception=True),
     'kid': Metric({'kid': LOWER, 'kid_std': NEITHER}, inception=True),
     'is': Metric({'is': HIGHER, 'is_std': NEITHER}, inception=True),
@@ -119,6 +125,9 @@ def check(evals, *, data_name: str, data_kind: str, channels: int, mixture: bool
       raise ValueError(f"evals {name!r} needs a Gaussian-mixture dataset, not {data_name!r}")
     if metric.data == 'image' and data_kind != 'image':
       raise ValueError(f'evals {name!r} needs image data, not {data_name!r}')
+    if metric.described and data_name != 'described_digits':
+      raise ValueError(f"evals {name!r} compares samples with the digit descriptions they were "
+                       f"asked for: it needs data 'described_digits', not {data_name!r}")
     if metric.conditional and not conditional:
       raise ValueError(f'evals {name!r} measures samples generated for given classes: it needs '
                        "a conditional run (family='conditional'), not this unconditional one")

@@ -29,14 +29,21 @@ A family with a style-based generator (`stylegan2`) also has `styles(ema, z, lab
 cutoff=)` (w's truncated toward the tracked average w), `synthesize(ema, ws)` and
 `style_mix(ema, ...)`: `gan_jax.sample`'s --truncation_psi and --style_mix, and
 `gan_jax.project`, use them. A family may define `check_devices(n)`, a start-up check of the
-device count against its settings.
+device count against its settings, `check_start()`, a start-up check of what it reads (e.g.
+StackGAN stage II's stage I checkpoint), and `initial_state(state)`, what a fresh run's state
+takes beyond the initialiser's (StackGAN stage II: the trained stage I).
+
+StackGAN (`stackgan`) generates from description vectors: `sample(..., condition=)` and
+`generate_stages` (both stages' images). Age-cGAN (`agecgan`) is the conditional game with an
+encoder 'e' that maps images back to latents, trained after the GAN; `gan_jax.reattribute`
+uses it.
 
 Adding a family is its module plus one entry in FAMILIES.
 """
 
 from __future__ import annotations
 
-from gan_jax.families import conditional, cyclegan, gan, pix2pix, stylegan2
+from gan_jax.families import agecgan, conditional, cyclegan, gan, pix2pix, stackgan, stylegan2
 
 FAMILIES = {
     'gan': gan.build,                  # unconditional G(z) against D(x)
@@ -44,6 +51,8 @@ FAMILIES = {
     'pix2pix': pix2pix.build,          # paired image translation: G(a) against D(a, b)
     'cyclegan': cyclegan.build,        # unpaired translation both ways, cycle consistency
     'stylegan2': stylegan2.build,      # style-based G, lazy regularisers, ADA
+    'stackgan': stackgan.build,        # two stages from a description, matching-aware D's
+    'agecgan': agecgan.build,          # conditional G, an encoder, re-attribution
 }
 
 

@@ -10,6 +10,7 @@ example, or with `model.pack = k > 1` (PacGAN) one logit per pack of k consecuti
 `labels` is None for unconditional models. An ACGAN discriminator returns (logits, class
 logits). StyleGAN2's G has no final tanh (its images are not clipped to [-1, 1]) and is called
 through its `map` and `synthesize` methods by its family. The
+StackGAN's `build` returns two (G, D) pairs, one per stage (`models/stackgan.py`). The
 image-translation models (`translation`) are the exception: G takes an image, not z
 (`G(x, train=..., noise=...)`), and D returns a map of patch logits (N, h, w, 1).
 """
@@ -22,7 +23,7 @@ from typing import Callable
 import flax.linen as nn
 import jax.numpy as jnp
 
-from gan_jax.models import dcgan, mlp, resnet, stylegan2, translation
+from gan_jax.models import dcgan, mlp, resnet, stackgan, stylegan2, translation
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,6 +38,7 @@ MODELS = {
     'resnet': Model(resnet.build, resnet.defaults),  # SNGAN, SAGAN, BigGAN
     'translation': Model(translation.build, translation.defaults),  # Pix2Pix and CycleGAN
     'stylegan2': Model(stylegan2.build, stylegan2.defaults),  # StyleGAN2 (mapping, synthesis)
+    'stackgan': Model(stackgan.build, stackgan.defaults),  # StackGAN: two (G, D) pairs
 }
 
 

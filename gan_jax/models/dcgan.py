@@ -157,3 +157,28 @@ def defaults(c) -> None:
                               # (fast) or 'autodiff' of the method's formulation
   c.downconv = 'plain'        # D's strided convs: 'plain', 'blocks' or 'im2col'
   c.downconv_in = 'im2col'    # D's input layer: the same choices
+
+
+class Encoder(nn.Module):
+  """Age-cGAN's encoder E: an image back to a latent z. The discriminator's body (stride-2 4x4
+  convolutions doubling the channels from `width`, batch norm except on the input layer,
+  LeakyReLU 0.2) and a dense layer to `z_dim`."""
+  z_dim: int
+  width: int = 64
+  axis_name: str | None = 'batch'
+  dtype: jnp.dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x, *, train: bool):
+    n = num_resolutions(x.shape[1])
+    x = x.astype(self.dtype)
+    for i in range(n):
+      x = layers.DownConv2x(self.width * 2 ** i, use_bias=i == 0, method='plain',
+                            dtype=self.dtype)(x)
+      if i > 0:
+        x = layers.norm_layer('batch', train=train, axis_name=self.axis_name,
+                              dtype=self.dtype)(x)
+      x = nn.leaky_relu(x, 0.2)
+    z = nn.Dense(self.z_dim, dtype=self.dtype, kernel_init=layers.dcgan_kernel_init)(
+        x.reshape(x.shape[0], -1))
+    return z.astype(jnp.float32)
