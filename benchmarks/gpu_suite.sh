@@ -18,7 +18,6 @@
 # dataset. Those machines reach no package index, so the five travel as wheels. Where pip
 # reaches PyPI, in the repository's root:
 #
-#   echo /wheels/ >> .git/info/exclude
 #   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
 #       --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 \
 #       --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d wheels \
@@ -26,7 +25,7 @@
 #       tensorboardX==2.6.5
 #
 # (about 5 MB; --python-version is the GPU machine's Python, 3.12 there). Send wheels/ along
-# with the working tree (name it in the device run's carry: it is ignored by git) and this
+# with the working tree (name it in the device run's carry: .gitignore ignores it) and this
 # script installs every wheels/*.whl with pip, offline and without dependencies, into a folder
 # of the temporary directory that it puts on PYTHONPATH, before it runs the suite. A package
 # still missing then stops the suite before anything runs (exit code 2), naming it and
