@@ -91,3 +91,13 @@ def truncate_latents(key: jax.Array, shape, threshold: float | None, *,
     raise ValueError(f'truncation {threshold}: entries still beyond it after {max_rounds} '
                      'rounds of resampling; choose a larger threshold')
   return z
+
+
+def seeded_latents(seed: int, num: int, z_dim: int, truncation: float | None = None):
+  """(num, z_dim) latents determined by `seed` alone (sampling and evaluation; the trainer's
+  fixed batch uses the run's key): standard normals, or with `truncation` = t > 0 the same
+  latents with every entry beyond +-t resampled until inside (`truncate_latents`)."""
+  key = jax.random.fold_in(jax.random.PRNGKey(seed), 0x5A3F)
+  if truncation is None:
+    return jax.random.normal(key, (num, z_dim))
+  return truncate_latents(key, (num, z_dim), truncation)

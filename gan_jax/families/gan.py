@@ -376,10 +376,7 @@ class GanFamily:
     `truncation` = t > 0: the truncation trick (BigGAN, Brock et al. 2019): the same latents
     with every entry beyond +-t resampled until inside (`truncation.truncate_latents`); None:
     untruncated."""
-    key = jax.random.fold_in(jax.random.PRNGKey(seed), 0x5A3F)
-    if truncation is None:
-      return jax.random.normal(key, (num, self.game.z_dim))
-    return truncation_lib.truncate_latents(key, (num, self.game.z_dim), truncation)
+    return truncation_lib.seeded_latents(seed, num, self.game.z_dim, truncation)
 
   def labels_for(self, num: int, labels=None) -> np.ndarray | None:
     """The class of each of `num` samples: unconditional, None."""

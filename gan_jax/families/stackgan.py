@@ -231,7 +231,7 @@ class StackGANFamily:
     return 'stage1' if self.stage == 'stage1' else 'stage2'
 
   # ---- State ----
-  def _init_player(self, module, key, args, player: str, kind: str):
+  def _init_player(self, module, key, args, kind: str):
     variables = module.init(key, *args, train=False)
     total = self.config.train.steps
     return state_lib.create_player(module, variables, optim.make_optimizer(
@@ -249,9 +249,9 @@ class StackGANFamily:
     small = jnp.zeros((1, s['stage1_size'], s['stage1_size'], channels), jnp.float32)
     players = {}
     if self.stage != 'stage2':
-      players['g1'] = self._init_player(g1, keys[0], (embedding, z, eps), 'g1', 'g')
+      players['g1'] = self._init_player(g1, keys[0], (embedding, z, eps), 'g')
       players['d1'] = self._init_player(d1, keys[1], (small, [self._d_condition(eps, embedding)]),
-                                        'd1', 'd')
+                                        'd')
       stage1 = state_lib.ema_from(players['g1'])
     else:
       # Replaced by the stage I run's generator when training starts (`initial_state`).
@@ -259,10 +259,10 @@ class StackGANFamily:
       stage1 = state_lib.EMA(variables['params'], variables['batch_stats'])
     ema = {'params': {'stage1': stage1.params}, 'batch_stats': {'stage1': stage1.batch_stats}}
     if self.stage != 'stage1':
-      players['g2'] = self._init_player(g2, keys[2], (embedding, small, eps), 'g2', 'g')
+      players['g2'] = self._init_player(g2, keys[2], (embedding, small, eps), 'g')
       players['d2'] = self._init_player(
           d2, keys[3], (jnp.zeros((1, size, size, channels), jnp.float32),
-                        [self._d_condition(eps, embedding)]), 'd2', 'd')
+                        [self._d_condition(eps, embedding)]), 'd')
       second = state_lib.ema_from(players['g2'])
       ema['params']['stage2'] = second.params
       ema['batch_stats']['stage2'] = second.batch_stats
@@ -335,10 +335,14 @@ class StackGANFamily:
     return conditions[index], wanted
 
   def latents(self, seed: int, num: int, truncation: float | None = None):
-    key = jax.random.fold_in(jax.random.PRNGKey(seed), 0x5A3F)
-    if truncation is None:
-      return jax.random.normal(key, (num, self.settings['z_dim']))
-    return truncation_lib.truncate_latents(key, (num, self.settings['z_dim']), truncation)
+    """Latents z determined by `seed` alone (see `truncation.seeded_latents`)."""
+    return truncation_lib.seeded_latents(seed, num, self.settings['z_dim'], truncation)
+
+  def _ca_noise(self, seed: int, num: int) -> jax.Array:
+    """(2, num, condition_dim): the conditioning augmentation's eps of both stages, from
+    `seed` alone."""
+    key = jax.random.fold_in(jax.random.PRNGKey(seed), 0xCA)
+    return jax.random.normal(key, (2, num, self.settings['condition_dim']))
 
   def check_condition(self, condition) -> np.ndarray:
     condition = np.asarray(condition, np.float32)
@@ -356,8 +360,7 @@ class StackGANFamily:
     condition = self.check_condition(condition)
     num = len(condition)
     z = self.latents(seed, num, truncation)
-    key = jax.random.fold_in(jax.random.PRNGKey(seed), 0xCA)
-    eps = jax.random.normal(key, (2, num, self.settings['condition_dim']))
+    eps = self._ca_noise(seed, num)
     batch_size = batch_size or self.config.evals.get('batch_size', 500)
     firsts, finals = [], []
     for i in range(0, num, batch_size):
@@ -419,8 +422,7 @@ class StackGANFamily:
                                    jnp.broadcast_to(ends[2 * r + 1], (len(t), dim)), t)
                          for r in range(rows)])
     condition = np.repeat(condition, steps_per_row, axis=0)
-    key = jax.random.fold_in(jax.random.PRNGKey(seed), 0xCA)
-    eps = jax.random.normal(key, (2, len(z), self.settings['condition_dim']))
+    eps = self._ca_noise(seed, len(z))
     _, images = self._generate(ema, jnp.asarray(condition), z, eps[0], eps[1])
     return np.asarray(images), steps_per_row
 

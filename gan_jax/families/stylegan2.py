@@ -402,10 +402,7 @@ class StyleGan2Family:
   def latents(self, seed: int, num: int, truncation: float | None = None) -> jax.Array:
     """Latents z determined by `seed` alone; `truncation` = t: entries beyond +-t resampled
     (BigGAN's trick on z; StyleGAN's own truncation is `psi`, in w)."""
-    key = jax.random.fold_in(jax.random.PRNGKey(seed), 0x5A3F)
-    if truncation is None:
-      return jax.random.normal(key, (num, self.settings.z_dim))
-    return truncation_lib.truncate_latents(key, (num, self.settings.z_dim), truncation)
+    return truncation_lib.seeded_latents(seed, num, self.settings.z_dim, truncation)
 
   def labels_for(self, num: int, labels=None):
     if not self.conditional:
