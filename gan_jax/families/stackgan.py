@@ -226,10 +226,6 @@ class StackGANFamily:
   def has_latent(self) -> bool:
     return True
 
-  @property
-  def final_stage(self) -> str:
-    return 'stage1' if self.stage == 'stage1' else 'stage2'
-
   # ---- State ----
   def _init_player(self, module, key, args, kind: str):
     variables = module.init(key, *args, train=False)
