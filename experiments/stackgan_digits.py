@@ -19,10 +19,10 @@ Measured: docs/RESULTS.md.
 
 The architecture is the reference's at a digit's scale: stage I's widest layer 8 x 16 = 128
 channels, stage II 16 (its residual trunk 64), discriminators 32. The reference's settings
-otherwise: CA, KL weight 2, Adam with beta1 0.5 halved at regular intervals (every 2,000 steps
-of 64 here), no EMA. Stage I trains for 6,000 steps, then stage II for 2,000.
+otherwise: CA, Adam with beta1 0.5 halved at regular intervals (every 2,000 steps of 64 here), no
+EMA. Stage I trains for 6,000 steps, then stage II for 2,000.
 
-Three choices differ from the PyTorch reference:
+Four choices differ from the PyTorch reference:
 - the generators' rate is 1e-3, five times the discriminators' 2e-4. With 2e-4 for both, the
   matching-aware discriminators won at once: in stage I probes on 16x16 digits
   (`--config.stage=stage1 --config.data.image_size=16`) D gave mismatched pairs a probability
@@ -35,7 +35,12 @@ Three choices differ from the PyTorch reference:
 - discriminators that read the description through their own dense layer, as the TensorFlow
   code (`model.d_condition='embedding'`), rather than the generator's mu, which the generator
   can shrink under the KL term's pull. At equal rates stage I followed its class with neither;
-  with the higher rate only this one was run.
+  with the higher rate only this one was run;
+- the KL weight 0.2, a tenth of the reference's 2. The KL term pulls each description's
+  augmented condition toward N(0, I), and with a 13-d description that is mostly a class
+  one-hot, the pull blurs which class is asked for. Measured on this experiment (seed 0, one
+  run each, docs/RESULTS.md): class accuracy 0.871 with weight 2, 0.942 with 0.2; thickness
+  and slant followed as well or better, and the domain FD fell from 21.1 to 17.0.
 """
 
 from gan_jax import configs
@@ -63,7 +68,7 @@ def get_config(arg=None):
   c.model.residual_blocks = 2
   c.model.d_condition = 'embedding'  # D reads the description itself (the TensorFlow code)
 
-  c.loss.kl_weight = 2.0           # the reference's TRAIN.COEFF.KL
+  c.loss.kl_weight = 0.2           # a tenth of the reference's TRAIN.COEFF.KL (see above)
   c.optim.g_lr = 1e-3              # the generators at 5x the reference's 2e-4 (see above)
   c.optim.d_lr = 2e-4
   c.optim.b1 = 0.5
