@@ -17,6 +17,7 @@ from gan_jax import configs, parallel, sample, train
 from gan_jax import data as data_lib
 from gan_jax.data import attributes, descriptions
 from gan_jax.families import stackgan as family_lib
+from gan_jax.sweeps import points
 from gan_jax.models import stackgan
 
 
@@ -207,21 +208,14 @@ def test_an_unreadable_image_with_embeddings_stops_naming_it(tmp_path):
     source.read(np.arange(3))
 
 
-def test_start_up_errors():
+@pytest.mark.parametrize('overrides, message', [
+    ({'data.name': 'digits'}, 'generates from descriptions'),
+    ({'model.stage1_size': 12, 'data.image_size': 24}, 'power of two'),
+    ({'train.stage1_steps': 4}, 'stage1_steps'),
+    ({'stage': 'stage3'}, 'unknown stage'),
+])
+def test_start_up_errors(overrides, message):
   config = load_experiment('stackgan_digits')
-  config.data.name = 'digits'
-  with pytest.raises(ValueError, match='generates from descriptions'):
-    configs.validate(config, 1)
-  config = load_experiment('stackgan_digits')
-  config.model.stage1_size = 12
-  config.data.image_size = 24
-  with pytest.raises(ValueError, match='power of two'):
-    configs.validate(config, 1)
-  config = load_experiment('stackgan_digits')
-  config.train.stage1_steps = 4
-  with pytest.raises(ValueError, match='stage1_steps'):
-    configs.validate(config, 1)
-  config = load_experiment('stackgan_digits')
-  config.stage = 'stage3'
-  with pytest.raises(ValueError, match='unknown stage'):
+  points.apply_overrides(config, overrides)
+  with pytest.raises(ValueError, match=message):
     configs.validate(config, 1)

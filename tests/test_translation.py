@@ -13,7 +13,7 @@ import pytest
 from jax.sharding import PartitionSpec as P
 from PIL import Image
 
-from conftest import StandInClassifier, assert_trees_close, load_experiment
+from conftest import StandInClassifier, assert_trees_close, load_experiment, run_steps
 from gan_jax import configs, parallel, runs, sample, train, translate
 from gan_jax.evaluators import evaluator as evaluator_lib
 from gan_jax.families import cyclegan
@@ -146,22 +146,15 @@ def test_jitter_crops_a_pair_alike_and_each_example_its_own_way():
 
 # ---- The step on 1 and 8 devices ----
 def _translation_run(config, devices, num_steps=2):
-  spec, family = train.build(config)
-  mesh = parallel.make_mesh(devices)
-  _, init = train.abstract_state(family, mesh)
-  state = init(jax.random.PRNGKey(config.seed))
-  step = train.sharded_step(config, family, mesh)
-  rng = np.random.default_rng(0)
   load = config.data.load_size or config.data.image_size
-  shape = (1, config.train.batch_size, load, load, spec.shape[-1])
-  history = []
-  for _ in range(num_steps):
-    batch = {'a': rng.integers(0, 256, shape, dtype=np.uint8),
-             'b': rng.integers(0, 256, shape, dtype=np.uint8),
-             'label': np.zeros(shape[:2], np.int32), 'label_b': np.zeros(shape[:2], np.int32)}
-    state, metrics = step(state, parallel.global_batch_array(batch, mesh))
-    history.append(jax.device_get(metrics))
-  return jax.device_get(state), history
+
+  def make_batch(spec, rng):
+    shape = (1, config.train.batch_size, load, load, spec.shape[-1])
+    return {'a': rng.integers(0, 256, shape, dtype=np.uint8),
+            'b': rng.integers(0, 256, shape, dtype=np.uint8),
+            'label': np.zeros(shape[:2], np.int32), 'label_b': np.zeros(shape[:2], np.int32)}
+  states, history, _ = run_steps(config, devices, num_steps, make_batch)
+  return states[-1], history
 
 
 @pytest.mark.parametrize('name', ['pix2pix_facades', 'cyclegan_printed2handwritten'])
