@@ -11,14 +11,14 @@ import numpy as np
 import pytest
 from jax.sharding import PartitionSpec as P
 
-from conftest import (assert_metrics_close, assert_trees_close, load_experiment, run_steps,
-                      write_image_folder)
+from conftest import (ONE_VS_EIGHT_ADAM_EPS, assert_metrics_close, assert_trees_close,
+                      load_experiment, run_steps, write_image_folder)
 from gan_jax import configs, parallel, sample, train
 from gan_jax import data as data_lib
 from gan_jax.data import attributes, descriptions
 from gan_jax.families import stackgan as family_lib
-from gan_jax.sweeps import points
 from gan_jax.models import stackgan
+from gan_jax.sweeps import points
 
 
 def _count(module, *args):
@@ -86,12 +86,8 @@ def _run(config, devices, num_steps):
 
 def test_both_stages_give_the_same_result_on_one_and_eight_devices():
   config = _both_config(stage1_steps=1)   # step 0: stage I; step 1: stage II
-  # Adam's first update is lr * g / (|g| + eps): where a gradient is a sum over the batch that
-  # cancels to near zero, its rounding (other on 8 devices) decides a whole step of up to lr,
-  # seen on one processor type (one kernel entry of 8,192 off by 0.8 lr). An eps of 1e-4 keeps
-  # that rounding from being normalised into a full step; a device-count bug still moves
-  # parameters by whole steps.
-  config.optim.eps = 1e-4
+  # A kernel entry whose gradient cancels to near zero was off by 0.8 lr on one processor type.
+  config.optim.eps = ONE_VS_EIGHT_ADAM_EPS
   state_1, metrics_1, step = _run(config, jax.devices()[:1], 2)
   state_8, metrics_8, _ = _run(config, jax.devices()[:8], 2)
   assert set(step.programs) == {'stage1', 'stage2'}

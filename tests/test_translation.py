@@ -13,7 +13,8 @@ import pytest
 from jax.sharding import PartitionSpec as P
 from PIL import Image
 
-from conftest import StandInClassifier, assert_trees_close, load_experiment, run_steps
+from conftest import (ONE_VS_EIGHT_ADAM_EPS, StandInClassifier, assert_trees_close,
+                      load_experiment, run_steps)
 from gan_jax import configs, parallel, runs, sample, train, translate
 from gan_jax.evaluators import evaluator as evaluator_lib
 from gan_jax.families import cyclegan
@@ -168,9 +169,8 @@ def test_one_device_equals_eight(name):
   if name.startswith('cyclegan'):
     config.train.pool_size = 20
     # Its convolutions have biases right before instance norm (as the official ones), whose
-    # gradient is zero up to rounding; Adam's eps of 1e-4 keeps that rounding from being
-    # normalised into full steps that differ with the device count.
-    config.optim.eps = 1e-4
+    # gradient is zero up to rounding.
+    config.optim.eps = ONE_VS_EIGHT_ADAM_EPS
   config.train.batch_size = 16
   state_1, metrics_1 = _translation_run(config, jax.devices()[:1])
   state_8, metrics_8 = _translation_run(config, jax.devices()[:8])
