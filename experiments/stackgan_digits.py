@@ -43,6 +43,10 @@ Four choices differ from the PyTorch reference:
   and slant followed as well or better, and the domain FD fell from 21.1 to 17.0. Lower still,
   0.1 gave 0.961 and 0.949 over two seeds (0.942 and 0.946 at 0.2) but doubled the domain FD
   (33.6 and 27.7 against 17.0 and 13.2), so the default stays at 0.2.
+
+An EMA of the generators (`--config.train.ema_decay=0.999`; each stage's average warms up from
+that stage's first step) gave 0.944 and 0.955 over two seeds, at a higher domain FD (26), so the
+default keeps the reference's none (docs/RESULTS.md).
 """
 
 from gan_jax import configs

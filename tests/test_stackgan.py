@@ -107,6 +107,23 @@ def test_both_stages_give_the_same_result_on_one_and_eight_devices():
       jax.tree.leaves(state_8.players['g1'].params)[0])   # no EMA: the generator itself
 
 
+def test_each_stage_s_ema_warms_up_from_that_stage_s_first_step():
+  config = _both_config(stage1_steps=1)   # step 0: stage I; step 1: stage II
+  config.train.ema_decay = 0.999
+  state, _, _ = _run(config, jax.devices()[:2], 2)
+  init = jax.device_get(train.abstract_state(train.build(config)[1],
+                                             parallel.make_mesh(jax.devices()[:1]))[1](
+      jax.random.PRNGKey(config.seed)))
+  # Warm-up decay min(0.999, (1 + t) / (10 + t)) at t = 0 of each stage: 0.1 for both, though
+  # stage II's first step is the run's step 1 (there it would be 2 / 11).
+  for stage, player in (('stage1', 'g1'), ('stage2', 'g2')):
+    for e, p0, p in zip(jax.tree.leaves(state.ema['g'].params[stage]),
+                        jax.tree.leaves(init.players[player].params),
+                        jax.tree.leaves(state.players[player].params)):
+      np.testing.assert_allclose(np.asarray(e), 0.1 * np.asarray(p0) + 0.9 * np.asarray(p),
+                                 rtol=1e-5, atol=1e-7, err_msg=stage)
+
+
 def test_stage_two_steps_do_not_change_stage_one():
   config = _both_config(stage1_steps=1)
   state, _, _ = _run(config, jax.devices()[:2], 1)

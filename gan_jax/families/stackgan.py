@@ -31,8 +31,9 @@ itself, which D compresses with its own layer (the original TensorFlow code), D_
 condition's dimensions. Adam (lr 2e-4, beta1 0.5) with `optim.schedule='step_decay'` halving it.
 
 The EMA 'g' holds both stages' generators ({'stage1': ..., 'stage2': ...}); with
-`train.ema_decay=0` (the reference has no EMA) it is the generators themselves. Its batch-norm
-statistics are the raw generators' running statistics.
+`train.ema_decay=0` (the reference has no EMA) it is the generators themselves. Each stage's
+average warms up from that stage's first step (with stage='both', stage II's from step
+`train.stage1_steps`). Its batch-norm statistics are the raw generators' running statistics.
 
 Sampling takes descriptions: by default those of the dataset, in an order drawn from the seed
 (conditional data: of the classes asked for), or given vectors (`sample(condition=...)`,
@@ -172,7 +173,9 @@ def train_step(state: state_lib.GANState, batches: dict, *, models, settings, ph
   g = g.apply_gradients(grads=grads, batch_stats=g_stats)
 
   stage = 'stage2' if stage2 else 'stage1'
-  decay = state_lib.ema_decay_at(state.step, settings['ema_decay'])
+  # Each stage's EMA warms up from that stage's first step, not from the run's.
+  decay = state_lib.ema_decay_at(state.step - stage_start(stage, settings),
+                                 settings['ema_decay'])
   ema = ema.replace(
       params={**ema.params, stage: state_lib.update_ema_params(ema.params[stage], g.params,
                                                                decay)},
@@ -183,6 +186,11 @@ def train_step(state: state_lib.GANState, batches: dict, *, models, settings, ph
   players = {**state.players, names[0]: g, names[1]: d}
   return state.replace(step=state.step + 1, players=players, ema={'g': ema}), lax.pmean(
       metrics, axis_name)
+
+
+def stage_start(phase: str, settings: dict) -> int:
+  """The run's step at which `phase` ('stage1' or 'stage2') starts training."""
+  return settings['stage1_steps'] if phase == 'stage2' and settings['stage'] == 'both' else 0
 
 
 def step_phases(step: int, *, stage: str, stage1_steps: int) -> str:
