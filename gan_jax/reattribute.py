@@ -33,7 +33,10 @@ the class asked for; `thickness_corr` and `slant_corr`, the correlation over all
 pairs between the digit's thickness (slant) and its re-attribution's (`data/attributes.py`),
 and `thickness_corr_per_class`, `slant_corr_per_class`, the same within each class asked for,
 averaged over the classes (the pooled figure also counts how the classes differ);
-`reconstruction_mse` before (E alone) and after the optimisation; seconds per image.
+`generator_thickness_corr_across_classes` and `generator_slant_corr_across_classes`, how far
+the generator itself keeps a style across classes (`cross_class_consistency`, on 500 latents
+from the prior); `reconstruction_mse` before (E alone) and after the optimisation; seconds per
+image.
 """
 
 from __future__ import annotations
@@ -54,6 +57,7 @@ from gan_jax.data import convert
 
 OPTIMISE = ('pixel', 'features')
 LEARNING_RATE = 0.02
+PRIOR_LATENTS = 500   # latents from the prior for `cross_class_consistency` in `--measure`
 
 
 def check_agecgan(family, where: str) -> None:
@@ -151,6 +155,21 @@ def reattribute(family, state, images, *, from_labels, to_classes, optimise: str
           'as': as_class, 'history': history}
 
 
+def cross_class_consistency(generate: Callable, z, num_classes: int) -> dict[str, float]:
+  """How far the generator itself keeps a latent's style when the class changes: for latents z
+  (n, z_dim), the correlation of thickness (slant) between G(z, a) and G(z, b) over the n
+  latents, averaged over the ordered class pairs a != b. `generate(z, labels)` -> images in
+  [-1, 1]. Re-attribution changes the class of an optimised latent, so where the generator
+  does not keep a style across classes for the latents it was trained on, re-attributed images
+  rarely keep it either."""
+  from gan_jax.data import attributes
+  measured = [attributes.measure(np.asarray(generate(z, np.full((len(z),), c, np.int32))))
+              for c in range(num_classes)]
+  pairs = [(a, b) for a in range(num_classes) for b in range(num_classes) if a != b]
+  return {k: float(np.mean([attributes.correlation(measured[a][k], measured[b][k])
+                            for a, b in pairs])) for k in ('thickness', 'slant')}
+
+
 def _features(config, optimise: str):
   """(description, feature function or None) for `--optimise`."""
   if optimise != 'features':
@@ -244,6 +263,12 @@ def measure(workdir: str, num: int, *, optimise: str = 'pixel', steps: int = 300
   result = reattribute(family, state, images, from_labels=labels, to_classes=classes,
                        optimise=optimise, feature_fn=feature_fn, steps=steps)
   seconds = time.perf_counter() - start
+  render = jax.jit(family.generate_from)
+  g = state.players['g']
+  prior = cross_class_consistency(
+      lambda z, y: render({'params': g.params, 'batch_stats': g.batch_stats}, z, y),
+      jax.random.normal(jax.random.PRNGKey(0), (PRIOR_LATENTS, config.model.z_dim)),
+      family.num_classes)
   before = attributes.measure(images)
   hits, pairs_before, pairs_after = [], {k: [] for k in ('thickness', 'slant')}, {
       k: [] for k in ('thickness', 'slant')}
@@ -264,6 +289,7 @@ def measure(workdir: str, num: int, *, optimise: str = 'pixel', steps: int = 300
                                               np.concatenate(pairs_after[k]))
          for k in pairs_before},
       **{f'{k}_corr_per_class': float(np.mean(within[k])) for k in within},
+      **{f'generator_{k}_corr_across_classes': v for k, v in prior.items()},
       'reconstruction_mse_encoder': float(np.mean(np.square(result['start'] - images))),
       'reconstruction_mse': float(np.mean(np.square(result['reconstruction'] - images))),
       'reconstruction_class_accuracy': float(np.mean(net.predict(result['reconstruction'])

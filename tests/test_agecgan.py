@@ -126,8 +126,26 @@ def test_reattribute_command_writes_every_class_and_measures(trained, tmp_path, 
   figures = reattribute.measure(trained, 6, steps=3, out=str(tmp_path / 'measure'))
   assert 0 <= figures['target_accuracy'] <= 1 and figures['num_digits'] == 6
   assert -1 <= figures['thickness_corr'] <= 1 and figures['seconds_per_image'] > 0
+  assert -1 <= figures['generator_thickness_corr_across_classes'] <= 1
   saved = json.loads((tmp_path / 'measure' / 'measure_pixel.json').read_text())
   assert saved['target_accuracy'] == figures['target_accuracy']
+
+
+def test_cross_class_consistency_is_one_for_a_class_blind_generator_and_near_zero_without_it():
+  import ml_collections
+  from gan_jax.data import digits
+  from gan_jax.data import convert
+  images, _ = digits.load(ml_collections.ConfigDict({'image_size': 32}), 0)
+  images = convert.to_unit_range(images[:300])
+  index = np.arange(len(images))
+  z = index[:, None].astype(np.float32)          # a latent picks a digit
+  blind = reattribute.cross_class_consistency(lambda z, y: images[z[:, 0].astype(int)], z, 3)
+  assert blind == pytest.approx({'thickness': 1.0, 'slant': 1.0})
+  # Each class draws another, unrelated digit for the same latent.
+  perms = [np.random.default_rng(c).permutation(len(images)) for c in range(3)]
+  mixed = reattribute.cross_class_consistency(
+      lambda z, y: images[perms[int(y[0])][z[:, 0].astype(int)]], z, 3)
+  assert abs(mixed['thickness']) < 0.2 and abs(mixed['slant']) < 0.2
 
 
 def test_reattribute_errors(trained, tmp_path):
