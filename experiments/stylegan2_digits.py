@@ -32,7 +32,7 @@ The metrics use the digits classifier: domain FD in its features and `class_spre
 samples' mean distance to their class's mean feature (by predicted class) beside the real
 digits'. Goals: domain FD below the other digits families', and the spread close to the real
 digits'. Measured (docs/RESULTS.md, one run, seed 0): domain FD 37.6 against all 1,797 digits
-(missed: DCGAN quickstart 20.3, BigGAN 27.9), spread 1.32 times the real digits' (missed);
+(missed: DCGAN quickstart 20.3, BigGAN 20.6), spread 1.32 times the real digits' (missed);
 ADA's p stayed near 0 (D never overfit); held-out digits project back with a mean squared
 pixel error of 0.0064, all 10 read as their class.
 """
