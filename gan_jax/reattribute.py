@@ -33,10 +33,17 @@ the class asked for; `thickness_corr` and `slant_corr`, the correlation over all
 pairs between the digit's thickness (slant) and its re-attribution's (`data/attributes.py`),
 and `thickness_corr_per_class`, `slant_corr_per_class`, the same within each class asked for,
 averaged over the classes (the pooled figure also counts how the classes differ);
+`thickness_corr_standardised`, `slant_corr_standardised`, the pooled correlation of each
+input's standing within its own class (its z-score) with its output's within the class asked
+for, which is 1 for a re-attribution that keeps every digit's standing and does not count the
+classes' own differences; `thickness_corr_ceiling`, `slant_corr_ceiling`, what the pooled
+figure would be for such a re-attribution (`style_correlations`);
 `generator_thickness_corr_across_classes` and `generator_slant_corr_across_classes`, how far
 the generator itself keeps a style across classes (`cross_class_consistency`, on 500 latents
-from the prior); `reconstruction_mse` before (E alone) and after the optimisation; seconds per
-image.
+from the prior); `reconstruction_mse` before (E alone) and after the optimisation, and
+`reconstruction_thickness_corr`, `reconstruction_slant_corr`, the correlation of each input's
+attribute with its reconstruction's (the same class: how far the measurement itself follows a
+close reconstruction); seconds per image.
 """
 
 from __future__ import annotations
@@ -53,7 +60,7 @@ import numpy as np
 import optax
 
 from gan_jax import files, plots, project, runs, train, writers
-from gan_jax.data import convert
+from gan_jax.data import attributes, convert
 
 OPTIMISE = ('pixel', 'features')
 LEARNING_RATE = 0.02
@@ -162,12 +169,66 @@ def cross_class_consistency(generate: Callable, z, num_classes: int) -> dict[str
   [-1, 1]. Re-attribution changes the class of an optimised latent, so where the generator
   does not keep a style across classes for the latents it was trained on, re-attributed images
   rarely keep it either."""
-  from gan_jax.data import attributes
   measured = [attributes.measure(np.asarray(generate(z, np.full((len(z),), c, np.int32))))
               for c in range(num_classes)]
   pairs = [(a, b) for a in range(num_classes) for b in range(num_classes) if a != b]
   return {k: float(np.mean([attributes.correlation(measured[a][k], measured[b][k])
                             for a, b in pairs])) for k in ('thickness', 'slant')}
+
+
+def _standing(values: np.ndarray, groups: np.ndarray) -> np.ndarray:
+  """Each value's z-score within its group (0 where a group is constant)."""
+  out = np.zeros(len(values))
+  for g in np.unique(groups):
+    member = groups == g
+    std = values[member].std()
+    out[member] = (values[member] - values[member].mean()) / std if std > 0 else 0.0
+  return out
+
+
+def style_correlations(before: dict, labels: np.ndarray, after: dict) -> dict[str, float]:
+  """How far re-attribution keeps each input's thickness and slant.
+
+  `before`: {'thickness': (n,), 'slant': (n,)} of the n inputs, of classes `labels` (n,);
+  `after`: {class c: the same of the re-attributions to c of the inputs whose label is not c,
+  in their order}. For each attribute k:
+  - `k_corr`: Pearson's correlation over all (input, class) pairs, input against output;
+  - `k_corr_per_class`: the same within each class asked for, averaged over the classes;
+  - `k_corr_standardised`: over all pairs, the input's z-score within its own class against
+    the output's within the class asked for: whether a digit thicker (more slanted) than most
+    of its class comes out thicker than most of the other. The classes' own differences
+    (a 1 measures thicker than a 0) drop out, so a re-attribution that kept every input's
+    standing exactly would score 1;
+  - `k_corr_ceiling`: what `k_corr` would be for such an exact re-attribution, each output
+    being the asked class's mean plus the input's z-score times that class's standard
+    deviation (the inputs' class statistics): the highest the pooled figure can go on these
+    inputs, as long as each class keeps its own mean and spread.
+  """
+  labels = np.asarray(labels)
+  classes = sorted(after)
+  out = {}
+  for k in ('thickness', 'slant'):
+    values = np.asarray(before[k], np.float64)
+    standing = _standing(values, labels)
+    stats = {c: (values[labels == c].mean(), values[labels == c].std()) for c in np.unique(labels)}
+    pooled_in, pooled_out, standing_in, standing_out, exact, within = [], [], [], [], [], []
+    for c in classes:
+      other = labels != c
+      produced = np.asarray(after[c][k], np.float64)
+      pooled_in.append(values[other])
+      pooled_out.append(produced)
+      within.append(attributes.correlation(values[other], produced))
+      standing_in.append(standing[other])
+      standing_out.append(_standing(produced, np.zeros(len(produced))))
+      mean, std = stats.get(c, (0.0, 0.0))
+      exact.append(mean + standing[other] * std)
+    pooled_in = np.concatenate(pooled_in)
+    out[f'{k}_corr'] = attributes.correlation(pooled_in, np.concatenate(pooled_out))
+    out[f'{k}_corr_per_class'] = float(np.mean(within))
+    out[f'{k}_corr_standardised'] = attributes.correlation(np.concatenate(standing_in),
+                                                           np.concatenate(standing_out))
+    out[f'{k}_corr_ceiling'] = attributes.correlation(pooled_in, np.concatenate(exact))
+  return out
 
 
 def _features(config, optimise: str):
@@ -239,7 +300,7 @@ def measure(workdir: str, num: int, *, optimise: str = 'pixel', steps: int = 300
             out: str | None = None, step: int | None = None) -> dict:
   """`--measure`: the first `num` held-out bundled digits re-attributed to every other class
   (see the module docstring); writes the JSON and the picture and returns the figures."""
-  from gan_jax.data import attributes, digits
+  from gan_jax.data import digits
   optimise = check_optimise(optimise)
   steps = project.check_steps(steps)
   config = runs.load_config(workdir)
@@ -270,30 +331,24 @@ def measure(workdir: str, num: int, *, optimise: str = 'pixel', steps: int = 300
       jax.random.normal(jax.random.PRNGKey(0), (PRIOR_LATENTS, config.model.z_dim)),
       family.num_classes)
   before = attributes.measure(images)
-  hits, pairs_before, pairs_after = [], {k: [] for k in ('thickness', 'slant')}, {
-      k: [] for k in ('thickness', 'slant')}
-  within = {k: [] for k in pairs_before}
+  hits, after = [], {}
   for c, generated in result['as'].items():
     other = labels != c
     hits.append(net.predict(generated[other]) == c)
-    after = attributes.measure(generated[other])
-    for k in pairs_before:
-      pairs_before[k].append(before[k][other])
-      pairs_after[k].append(after[k])
-      within[k].append(attributes.correlation(before[k][other], after[k]))
+    after[c] = attributes.measure(generated[other])
+  rebuilt = attributes.measure(result['reconstruction'])
   figures = {
       'optimise': optimise, 'features': used, 'num_digits': int(num), 'steps': int(steps),
       'checkpoint_step': int(state.step),
       'target_accuracy': float(np.mean(np.concatenate(hits))),
-      **{f'{k}_corr': attributes.correlation(np.concatenate(pairs_before[k]),
-                                              np.concatenate(pairs_after[k]))
-         for k in pairs_before},
-      **{f'{k}_corr_per_class': float(np.mean(within[k])) for k in within},
+      **style_correlations(before, labels, after),
       **{f'generator_{k}_corr_across_classes': v for k, v in prior.items()},
       'reconstruction_mse_encoder': float(np.mean(np.square(result['start'] - images))),
       'reconstruction_mse': float(np.mean(np.square(result['reconstruction'] - images))),
       'reconstruction_class_accuracy': float(np.mean(net.predict(result['reconstruction'])
                                                      == labels)),
+      **{f'reconstruction_{k}_corr': attributes.correlation(before[k], rebuilt[k])
+         for k in ('thickness', 'slant')},
       'seconds_per_image': seconds / num,
   }
   out = os.path.abspath(os.path.expanduser(out or os.path.join(workdir, 'reattribute')))

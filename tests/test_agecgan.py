@@ -127,6 +127,7 @@ def test_reattribute_command_writes_every_class_and_measures(trained, tmp_path, 
   assert 0 <= figures['target_accuracy'] <= 1 and figures['num_digits'] == 6
   assert -1 <= figures['thickness_corr'] <= 1 and figures['seconds_per_image'] > 0
   assert -1 <= figures['generator_thickness_corr_across_classes'] <= 1
+  assert -1 <= figures['reconstruction_slant_corr'] <= 1 and 'thickness_corr_standardised' in figures
   saved = json.loads((tmp_path / 'measure' / 'measure_pixel.json').read_text())
   assert saved['target_accuracy'] == figures['target_accuracy']
 
@@ -192,3 +193,35 @@ def test_faces_config_takes_a_celeba_attribute_as_the_class(tmp_path, monkeypatc
   with tfds.testing.mock_data(num_examples=8):
     with pytest.raises(ValueError, match='NoSuchAttribute'):
       data_lib.open_source(config.data, 0)
+
+
+def test_style_correlations_score_one_for_an_exact_standing_transfer_and_give_its_ceiling():
+  rng = np.random.default_rng(0)
+  labels = np.repeat(np.arange(3), 40)
+  means, stds = np.array([5.0, 8.0, 6.0]), np.array([0.5, 2.0, 1.0])
+  values = means[labels] + stds[labels] * rng.normal(size=len(labels))
+  before = {'thickness': values, 'slant': -values}
+
+  z = np.zeros(len(values))
+  for c in range(3):
+    z[labels == c] = (values[labels == c] - values[labels == c].mean()) / values[labels == c].std()
+  sample_means = np.array([values[labels == c].mean() for c in range(3)])
+  sample_stds = np.array([values[labels == c].std() for c in range(3)])
+  # Each re-attribution to c keeps its input's standing within its class exactly.
+  exact = {c: {'thickness': sample_means[c] + z[labels != c] * sample_stds[c],
+               'slant': -(sample_means[c] + z[labels != c] * sample_stds[c])} for c in range(3)}
+  figures = reattribute.style_correlations(before, labels, exact)
+  assert figures['thickness_corr_standardised'] == pytest.approx(1.0)
+  assert figures['thickness_corr'] == pytest.approx(figures['thickness_corr_ceiling'])
+  # The classes' differing means hold the pooled figure well below 1 even so.
+  assert figures['thickness_corr_ceiling'] < 0.8
+  # Keeping the raw value instead (no class shift) is 1 pooled; reversing the standing is -1.
+  kept = {c: {k: before[k][labels != c] for k in before} for c in range(3)}
+  assert reattribute.style_correlations(before, labels, kept)['slant_corr'] == pytest.approx(1.0)
+  reversed_ = {c: {k: -v for k, v in exact[c].items()} for c in range(3)}
+  figures = reattribute.style_correlations(before, labels, reversed_)
+  assert figures['slant_corr_standardised'] == pytest.approx(-1.0)
+  # Outputs unrelated to the inputs score near 0.
+  noise = {c: {k: rng.normal(size=int(np.sum(labels != c))) for k in before} for c in range(3)}
+  figures = reattribute.style_correlations(before, labels, noise)
+  assert abs(figures['thickness_corr_standardised']) < 0.2

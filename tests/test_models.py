@@ -180,3 +180,30 @@ def test_pack_must_divide_each_devices_share():
     configs.validate(config, 8)
   config.train.batch_size = 48
   configs.validate(config, 8)
+
+
+def test_dcgan_z_skip_starts_as_the_plain_generator_and_reads_z_alone():
+  c = _dcgan_config(width=8, z_dim=16)
+  c.model.conditioning = 'concat'
+  plain, _ = models.build(c.model, (32, 32, 1), jnp.float32, num_classes=10)
+  c.model.z_skip = True
+  skip, _ = models.build(c.model, (32, 32, 1), jnp.float32, num_classes=10)
+  z = jax.random.normal(jax.random.PRNGKey(1), (4, 16))
+  labels = jnp.array([0, 3, 7, 9])
+  plain_vars = plain.init(jax.random.PRNGKey(0), z, labels, train=False)
+  skip_vars = skip.init(jax.random.PRNGKey(0), z, labels, train=False)
+  # Two scale-and-shift layers (at 8x8 with 16 channels, at 16x16 with 8), each a dense layer
+  # of z alone (16 inputs, not 16 + 10 with the label) to a scale and a shift per channel.
+  extra = state_lib.count_params(skip_vars['params']) - state_lib.count_params(
+      plain_vars['params'])
+  assert extra == (16 * 32 + 32) + (16 * 16 + 16)
+  assert skip_vars['params']['z_skip_1']['kernel'].shape == (16, 32)
+  # Zero at init: the same images as the plain generator with the same shared parameters.
+  np.testing.assert_allclose(skip.apply(skip_vars, z, labels, train=False),
+                             plain.apply(plain_vars, z, labels, train=False), atol=1e-6)
+  # Away from zero, the path changes the images.
+  params = dict(skip_vars['params'])
+  params['z_skip_2'] = {'kernel': jnp.full((16, 16), 0.3), 'bias': jnp.zeros(16)}
+  moved = {**skip_vars, 'params': params}
+  assert not np.allclose(skip.apply(moved, z, labels, train=False),
+                         skip.apply(skip_vars, z, labels, train=False), atol=1e-3)

@@ -7,6 +7,14 @@ width, batch norm and ReLU between them, tanh out. Discriminator: the mirror ima
 4x4 convolutions, LeakyReLU 0.2, batch norm except on the input layer, one logit out. Batch-norm
 statistics are taken over the global batch through the named mesh axis.
 
+`z_skip` (off by default, not in the paper): z also scales and shifts the batch-normed
+features of every layer after the first, per channel, x (1 + gamma(z)) + beta(z), from z alone
+and never from the label (BigGAN passes z to every block in the same spirit). The dense layers
+start at zero, so an initialised generator draws as the plain one. With the label joined to z
+at the input only, the latent's effect can differ from class to class; this path gives the
+latent a way to change every class alike, which Age-cGAN's re-attribution relies on
+(experiments/agecgan_digits.py, docs/RESULTS.md).
+
 Class-conditional (`num_classes` > 0), by `conditioning`:
 - `concat` (Mirza & Osindero 2014): a one-hot label joined to z, and to D's input as constant
   channels;
@@ -46,6 +54,7 @@ class Generator(nn.Module):
   upconv_grad: str = 'adjoint'  # their gradients: 'adjoint' or 'autodiff' (layers.UPCONV_GRADS)
   num_classes: int = 0        # 0: unconditional
   conditioning: str = 'projection'  # with classes: 'concat', or conditional batch norm
+  z_skip: bool = False        # z also scales and shifts the features of every later layer
   axis_name: str | None = 'batch'
   dtype: jnp.dtype = jnp.float32
 
@@ -61,7 +70,7 @@ class Generator(nn.Module):
                                            dtype=self.dtype)(x, labels, train=train)
       return layers.norm_layer(self.norm, train=train, axis_name=self.axis_name,
                                dtype=self.dtype)(x)
-    z = z.astype(self.dtype)
+    latent = z = z.astype(self.dtype)
     if self.num_classes and self.conditioning == 'concat':
       z = jnp.concatenate([z, layers.one_hot_channels(labels, self.num_classes, z)], axis=-1)
     top = self.width * 2 ** (n - 1)
@@ -71,7 +80,13 @@ class Generator(nn.Module):
     for i in range(1, n):
       x = layers.UpConv2x(self.width * 2 ** (n - 1 - i), use_bias=self.norm == 'none',
                           method=self.upconv, grad=self.upconv_grad, dtype=self.dtype)(x)
-      x = nn.relu(norm(x))
+      x = norm(x)
+      if self.z_skip:  # from z alone, never the label: x (1 + gamma(z)) + beta(z), 0 at init
+        film = nn.Dense(2 * x.shape[-1], dtype=self.dtype, kernel_init=nn.initializers.zeros,
+                        name=f'z_skip_{i}')(latent)
+        gamma, beta = jnp.split(film[:, None, None, :], 2, axis=-1)
+        x = x * (1 + gamma) + beta
+      x = nn.relu(x)
     x = layers.UpConv2x(channels, use_bias=True, method=self.upconv_out,
                         grad=self.upconv_grad, config_key='upconv_out', dtype=self.dtype)(x)
     return jnp.tanh(x).astype(jnp.float32)
@@ -134,7 +149,8 @@ def build(model_config, out_shape, dtype, num_classes: int = 0):
   g = Generator(out_shape=tuple(out_shape), width=model_config.g_width,
                 norm=model_config.g_norm, upconv=model_config.upconv,
                 upconv_out=model_config.upconv_out, upconv_grad=model_config.upconv_grad,
-                num_classes=num_classes, conditioning=conditioning, dtype=dtype)
+                num_classes=num_classes, conditioning=conditioning,
+                z_skip=bool(model_config.get('z_skip', False)), dtype=dtype)
   d = Discriminator(width=model_config.d_width, norm=model_config.d_norm,
                     downconv=model_config.downconv, downconv_in=model_config.downconv_in,
                     num_classes=num_classes, conditioning=conditioning, dtype=dtype)
@@ -157,6 +173,8 @@ def defaults(c) -> None:
                               # (fast) or 'autodiff' of the method's formulation
   c.downconv = 'plain'        # D's strided convs: 'plain', 'blocks' or 'im2col'
   c.downconv_in = 'im2col'    # D's input layer: the same choices
+  c.z_skip = False            # G: z also scales and shifts the features of every layer after
+                              # the first (per channel, from z alone, zero at init)
 
 
 class Encoder(nn.Module):
