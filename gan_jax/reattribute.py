@@ -201,8 +201,8 @@ def style_correlations(before: dict, labels: np.ndarray, after: dict) -> dict[st
     standing exactly would score 1;
   - `k_corr_ceiling`: what `k_corr` would be for such an exact re-attribution, each output
     being the asked class's mean plus the input's z-score times that class's standard
-    deviation (the inputs' class statistics): the highest the pooled figure can go on these
-    inputs, as long as each class keeps its own mean and spread.
+    deviation (the inputs' class statistics): the pooled figure of a re-attribution that is
+    faithful in the standardised sense and draws each class with its own mean and spread.
   """
   labels = np.asarray(labels)
   classes = sorted(after)
