@@ -17,9 +17,9 @@ digits of the training split, so that the 450 held-out ones can be re-attributed
 digits classifier assigns to the class asked for (goal: at least 0.9) and the correlations of
 thickness and slant before and after (goal: at least 0.7), pooled over all pairs and within
 each class (`reattribute.style_correlations`). Measured (docs/RESULTS.md, seeds 0 and 1): the
-class asked for 0.956; within each class, slant 0.72 and 0.75, thickness 0.45 and 0.43. The
-pooled figure cannot reach 0.7 on these digits (0.54 and 0.44 for a re-attribution that kept
-every digit's standing in its class), since the classes themselves differ in both.
+class asked for 0.956; within each class, slant 0.72 and 0.75, thickness 0.45 and 0.43. A
+re-attribution that kept every digit's standing in its class exactly would score only 0.54
+(thickness) and 0.44 (slant) on the pooled figure, since the classes themselves differ in both.
 `--config.model.z_skip=True` (not in the paper) raises the thickness to 0.50 and 0.49.
 
 Settings: the conditional DCGAN of cdcgan_digits.py with `concat` conditioning, 3,000 GAN steps

@@ -211,7 +211,8 @@ def style_correlations(before: dict, labels: np.ndarray, after: dict) -> dict[st
     values = np.asarray(before[k], np.float64)
     standing = _standing(values, labels)
     stats = {c: (values[labels == c].mean(), values[labels == c].std()) for c in np.unique(labels)}
-    pooled_in, pooled_out, standing_in, standing_out, exact, within = [], [], [], [], [], []
+    pooled_in, pooled_out, standing_in, standing_out, within = [], [], [], [], []
+    exact_in, exact_out = [], []  # only classes that some input has: they give the statistics
     for c in classes:
       other = labels != c
       produced = np.asarray(after[c][k], np.float64)
@@ -220,14 +221,17 @@ def style_correlations(before: dict, labels: np.ndarray, after: dict) -> dict[st
       within.append(attributes.correlation(values[other], produced))
       standing_in.append(standing[other])
       standing_out.append(_standing(produced, np.zeros(len(produced))))
-      mean, std = stats.get(c, (0.0, 0.0))
-      exact.append(mean + standing[other] * std)
-    pooled_in = np.concatenate(pooled_in)
-    out[f'{k}_corr'] = attributes.correlation(pooled_in, np.concatenate(pooled_out))
+      if c in stats:
+        mean, std = stats[c]
+        exact_in.append(values[other])
+        exact_out.append(mean + standing[other] * std)
+    out[f'{k}_corr'] = attributes.correlation(np.concatenate(pooled_in),
+                                              np.concatenate(pooled_out))
     out[f'{k}_corr_per_class'] = float(np.mean(within))
     out[f'{k}_corr_standardised'] = attributes.correlation(np.concatenate(standing_in),
                                                            np.concatenate(standing_out))
-    out[f'{k}_corr_ceiling'] = attributes.correlation(pooled_in, np.concatenate(exact))
+    out[f'{k}_corr_ceiling'] = attributes.correlation(np.concatenate(exact_in or [[]]),
+                                                      np.concatenate(exact_out or [[]]))
   return out
 
 
