@@ -176,13 +176,17 @@ def cross_class_consistency(generate: Callable, z, num_classes: int) -> dict[str
                             for a, b in pairs])) for k in ('thickness', 'slant')}
 
 
+def _z_scores(values: np.ndarray) -> np.ndarray:
+  """Each value's z-score (0 where the values are constant)."""
+  std = values.std()
+  return (values - values.mean()) / std if std > 0 else np.zeros(len(values))
+
+
 def _standing(values: np.ndarray, groups: np.ndarray) -> np.ndarray:
-  """Each value's z-score within its group (0 where a group is constant)."""
+  """Each value's z-score within its group."""
   out = np.zeros(len(values))
   for g in np.unique(groups):
-    member = groups == g
-    std = values[member].std()
-    out[member] = (values[member] - values[member].mean()) / std if std > 0 else 0.0
+    out[groups == g] = _z_scores(values[groups == g])
   return out
 
 
@@ -220,7 +224,7 @@ def style_correlations(before: dict, labels: np.ndarray, after: dict) -> dict[st
       pooled_out.append(produced)
       within.append(attributes.correlation(values[other], produced))
       standing_in.append(standing[other])
-      standing_out.append(_standing(produced, np.zeros(len(produced))))
+      standing_out.append(_z_scores(produced))
       if c in stats:
         mean, std = stats[c]
         exact_in.append(values[other])
