@@ -1,40 +1,43 @@
 """StyleGAN2 with ADA (Karras et al. 2020) on the 1,797 handwritten digits bundled with
-scikit-learn, at 32x32, unconditional. No download.
+scikit-learn, at 32x32, class-conditional. No download.
 
-The official StyleGAN2 game and training loop (family 'stylegan2'): the mapping network at 0.01
-of the learning rate with the tracked average w, the skip generator with modulated and
+The official StyleGAN2 game and training loop (family 'stylegan2') in the official
+implementation's 32x32 (`cifar`) configuration, conditional on the 10 digits as that
+configuration is on CIFAR-10's classes (`--cond=1`): the mapping network with a class embedding
+at 0.01 of the learning rate and the tracked average w, the skip generator with modulated and
 demodulated convolutions, noise inputs and [1, 3, 3, 1] resampling, the residual D with
-minibatch standard deviation, the non-saturating logistic loss, lazy R1 (every 16 steps) and
-path-length regularisation (every 4), style mixing (0.9), Adam(0.0025, betas (0, 0.99))
-adjusted for the lazy intervals, an EMA with a half-life in images ramped up, and ADA's `bgc`
-pipeline driven toward r_t = 0.6 (the set is tiny: ADA is what the paper made for it).
+minibatch standard deviation and a projection of the class, the non-saturating logistic loss,
+lazy R1 (every 16 steps), no path-length regularisation and no style mixing (the `cifar`
+configuration turns both off), Adam(0.0025, betas (0, 0.99)) adjusted for the lazy interval,
+an EMA with a half-life in images ramped up, and ADA's `bgc` pipeline driven toward r_t = 0.6
+(the set is tiny: ADA is what the paper made for it). `--noconfig.model.conditional` trains the
+unconditional game; `--config.loss.pl_weight=2 --config.loss.style_mixing=0.9` turns the two
+regularisers of the larger configurations back on.
 
 It trains on the 1,347 digits of the shared split's training part (`data.digits_split`), so
 that the 450 held-out digits (the classifier's test set) can be projected into its latent
 space as images it has never seen.
 
 Scaled for a 2-core CPU: z = w = 64, 4 mapping layers (official 8; cifar 2), channels
-min(1024 / r, 64): 64 at 4x4 to 16x16, 32 at 32x32 (official cifar: 512 throughout), batch 32
-with minibatch-stddev groups of 4, R1 gamma 0.0002 * 32^2 / 32 = 0.0064 (the `auto`
-configuration's heuristic, 0.0002 r^2 / batch), an EMA half-life of 10k images ramped up
-(x 0.05), and ADA's p moving by at most 1 per 100k images (official 500k, tuned for runs of
-millions of images). 2,500 steps of 32 (80k images, about 59 passes over the 1,347 digits), 17 minutes on 2
-cores.
+min(1024 / r, 64): 64 at 4x4 to 16x16, 32 at 32x32 (official cifar: 512 throughout), the
+residual D (cifar: `orig`), batch 32 with minibatch-stddev groups of 4, R1 gamma 0.0002 * 32^2
+/ 32 = 0.0064 (the `auto` configuration's heuristic, 0.0002 r^2 / batch), an EMA half-life of
+10k images ramped up (x 0.05), and ADA's p moving by at most 1 per 100k images (official 500k,
+tuned for runs of millions of images). 3,500 steps of 32 (112k images, about 83 passes over
+the 1,347 digits), about 20 minutes on 2 cores.
 
   python -m gan_jax.main --config=experiments/stylegan2_digits.py
   python -m gan_jax.sample --workdir=runs/stylegan2_digits --truncation_psi=0.7
   python -m gan_jax.sample --workdir=runs/stylegan2_digits --style_mix
-  python -m gan_jax.project --workdir=runs/stylegan2_digits --image=DIGIT.png --out=projection
+  python -m gan_jax.project --workdir=runs/stylegan2_digits --image=DIGIT.png --label=K \\
+      --out=projection
   python -m gan_jax.classifier --dataset=digits      # once: the classifier the metrics use
   python -m gan_jax.evaluate --workdir=runs/stylegan2_digits
 
-The metrics use the digits classifier: domain FD in its features and `class_spread`, the
-samples' mean distance to their class's mean feature (by predicted class) beside the real
-digits'. Goals: domain FD below the other digits families', and the spread close to the real
-digits'. Measured (docs/RESULTS.md, one run, seed 0): domain FD 37.6 against all 1,797 digits
-(missed: DCGAN quickstart 20.3, BigGAN 20.6), spread 1.32 times the real digits' (missed);
-ADA's p stayed near 0 (D never overfit); held-out digits project back with a mean squared
-pixel error of 0.0064, all 10 read as their class.
+The metrics use the digits classifier: domain FD in its features, `class_accuracy`, `intra_fd`,
+and `class_spread`, the samples' mean distance to their class's mean feature (by predicted
+class) beside the real digits'. Goals: domain FD below the other digits families', and the
+spread close to the real digits'. Measured: see docs/RESULTS.md.
 """
 
 from gan_jax import configs
@@ -43,12 +46,15 @@ from gan_jax import configs
 def get_config(arg=None):
   c = configs.base_config()
   configs.image_data(c, 'digits', image_size=32, channels=1)  # resized from 8x8; no download
-  c.data.num_classes = 10          # for the metrics (the game itself is unconditional)
+  c.data.num_classes = 10          # labels 0..9
   c.data.digits_split = 'train'    # 1,347 digits; the classifier's 450 test digits held out
 
-  configs.stylegan2_setup(c, steps=2500, batch_size=32, lr=0.0025,
+  configs.stylegan2_setup(c, steps=3500, batch_size=32, lr=0.0025,
                           r1_gamma=0.0002 * 32 ** 2 / 32, ema_kimg=10, ema_rampup=0.05,
                           mapping_layers=4, mbstd_group=4)
+  c.model.conditional = True       # conditional on the 10 digits (--cond=1)
+  c.loss.pl_weight = 0.0           # the `cifar` configuration: no path length...
+  c.loss.style_mixing = 0.0        # ...and no style mixing
   c.model.z_dim = 64
   c.model.w_dim = 64
   c.model.channel_base = 1024      # channels min(1024 / resolution, 64)
@@ -58,7 +64,7 @@ def get_config(arg=None):
   c.train.sample_every = 500
   c.train.checkpoint_every = 500
   c.train.num_samples = 64
-  c.evals.metrics = ('domain_fd', 'class_spread')
+  c.evals.metrics = ('domain_fd', 'class_accuracy', 'intra_fd', 'class_spread')
   c.evals.num_samples = 1797       # as many samples as real digits
   c.evals.num_real = 1797
 

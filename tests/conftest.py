@@ -35,6 +35,20 @@ def load_experiment(name: str, arg: str | None = 'smoke'):
   return module.get_config(arg)
 
 
+def stylegan2_every_part():
+  """The stylegan2_digits smoke config with the parts its experiment turns off turned back on:
+  unconditional, with path-length regularisation and style mixing (the experiment is the
+  conditional `cifar` configuration, which has neither). tests/test_stylegan2.py and
+  tests/test_project.py share it, and with it their compiled programs; tests of the
+  conditional game set `model.conditional` themselves."""
+  config = load_experiment('stylegan2_digits')
+  config.model.conditional = False
+  config.loss.pl_weight = 2.0
+  config.loss.style_mixing = 0.9
+  config.evals.metrics = ('domain_fd', 'class_spread')  # no classes asked for
+  return config
+
+
 def write_image_folder(root, *, num: int = 20, size: int = 24, channels: int = 3) -> str:
   """A folder of `num` random PNG images (data.name='folder'); returns root."""
   import numpy as np

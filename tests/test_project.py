@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import load_experiment
+from conftest import load_experiment, stylegan2_every_part
 from gan_jax import project, runs, train
 
 
@@ -23,7 +23,7 @@ def trained(tmp_path_factory):
   """A tiny StyleGAN2 run on the bundled digits (the smoke config, 8x8 grayscale, 2 steps): the
   same program as tests/test_stylegan2.py's, so the compilation cache serves both."""
   workdir = str(tmp_path_factory.mktemp('stylegan2'))
-  config = load_experiment('stylegan2_digits')
+  config = stylegan2_every_part()
   config.train.steps = 2
   train.train_and_evaluate(config, workdir)
   return workdir

@@ -12,7 +12,7 @@ import numpy as np
 import optax
 import pytest
 
-from conftest import load_experiment
+from conftest import load_experiment, stylegan2_every_part
 from gan_jax import configs, parallel, runs, sample, train
 from gan_jax import state as state_lib
 from gan_jax.families import stylegan2 as sg2
@@ -67,9 +67,9 @@ def test_ema_half_life_and_ramp_up_follow_the_official_formula():
                              rtol=1e-6)
 
 
-def _smoke(name='stylegan2_digits'):
-  """The digits smoke config (embedded data, 8x8)."""
-  return load_experiment(name)
+def _smoke():
+  """The digits smoke config (embedded data, 8x8) with every part on (conftest)."""
+  return stylegan2_every_part()
 
 
 def test_lazy_optimizers_scale_rate_and_betas_and_the_mapping_multiplier():
