@@ -182,14 +182,6 @@ def _z_scores(values: np.ndarray) -> np.ndarray:
   return (values - values.mean()) / std if std > 0 else np.zeros(len(values))
 
 
-def _standing(values: np.ndarray, groups: np.ndarray) -> np.ndarray:
-  """Each value's z-score within its group."""
-  out = np.zeros(len(values))
-  for g in np.unique(groups):
-    out[groups == g] = _z_scores(values[groups == g])
-  return out
-
-
 def style_correlations(before: dict, labels: np.ndarray, after: dict) -> dict[str, float]:
   """How far re-attribution keeps each input's thickness and slant.
 
@@ -213,8 +205,11 @@ def style_correlations(before: dict, labels: np.ndarray, after: dict) -> dict[st
   out = {}
   for k in ('thickness', 'slant'):
     values = np.asarray(before[k], np.float64)
-    standing = _standing(values, labels)
     stats = {c: (values[labels == c].mean(), values[labels == c].std()) for c in np.unique(labels)}
+    standing = np.zeros(len(values))  # each input's z-score within its class (0: constant)
+    for c, (mean, std) in stats.items():
+      if std > 0:
+        standing[labels == c] = (values[labels == c] - mean) / std
     pooled_in, pooled_out, standing_in, standing_out, within = [], [], [], [], []
     exact_in, exact_out = [], []  # only classes that some input has: they give the statistics
     for c in classes:

@@ -67,13 +67,8 @@ def test_ema_half_life_and_ramp_up_follow_the_official_formula():
                              rtol=1e-6)
 
 
-def _smoke():
-  """The digits smoke config (embedded data, 8x8) with every part on (conftest)."""
-  return stylegan2_every_part()
-
-
 def test_lazy_optimizers_scale_rate_and_betas_and_the_mapping_multiplier():
-  config = _smoke()
+  config = stylegan2_every_part()
   family = train.build(config)[1]
   params = jax.eval_shape(family.init, jax.random.PRNGKey(0)).players['g'].params
   params = jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), params)
@@ -125,7 +120,7 @@ def test_one_device_equals_eight():
   # Conditional (the class embedding, D's projection), path length, style mixing, the residual
   # D with minibatch stddev (groups of 2: a device's share), ADA's p moving every step (the
   # smoke config's), and both regularisers in the first step.
-  config = _smoke()
+  config = stylegan2_every_part()
   config.model.conditional = True
   config.train.ada_p = 0.2
   state_1, metrics_1 = _run(config, jax.devices()[:1], 2)
@@ -145,7 +140,7 @@ def test_one_device_equals_eight():
 
 
 def test_regularisers_run_lazily_and_keep_their_running_values():
-  config = _smoke()
+  config = stylegan2_every_part()
   config.loss.pl_every = 2        # path length on steps 0 and 2, R1 on step 0 only
   config.loss.penalty_every = 4
   programs = {}
@@ -174,7 +169,7 @@ def test_phased_step_reads_the_step_of_a_state_it_did_not_return():
 
 
 def test_ada_p_rises_when_d_overfits_a_tiny_set_and_falls_when_it_cannot():
-  config = _smoke()
+  config = stylegan2_every_part()
   config.train.ada_kimg = 0.32    # p moves by 16 * 1 / 320 = 0.05 per step
   rng = np.random.default_rng(1)
   tiny = rng.integers(0, 256, (16, 8, 8, 1), dtype=np.uint8)  # the same 16 images each step
@@ -209,7 +204,7 @@ class _StopAtStep2(train.StopRequest):
 
 
 def test_resume_is_exact_including_p_path_length_mean_and_average_w(tmp_path, monkeypatch):
-  config = _smoke()     # ADA's p moves every step
+  config = stylegan2_every_part()     # ADA's p moves every step
   whole = train.train_and_evaluate(config, str(tmp_path / 'whole'))
   with monkeypatch.context() as patch:
     patch.setattr(train, 'StopRequest', _StopAtStep2)
@@ -226,7 +221,7 @@ def test_resume_is_exact_including_p_path_length_mean_and_average_w(tmp_path, mo
 @pytest.fixture(scope='module')
 def trained(tmp_path_factory):
   workdir = str(tmp_path_factory.mktemp('stylegan2'))
-  config = _smoke()
+  config = stylegan2_every_part()
   config.train.steps = 2
   train.train_and_evaluate(config, workdir)
   return workdir
@@ -284,24 +279,24 @@ def test_sample_command_errors(trained, tmp_path):
 
 
 def test_start_up_errors():
-  config = _smoke()
+  config = stylegan2_every_part()
   config.data.image_size = 24
   with pytest.raises(ValueError, match='power of two'):
     configs.validate(config, 8)
-  config = _smoke()
+  config = stylegan2_every_part()
   config.train.batch_size = 64
   config.model.mbstd_group = 3    # 8 examples per device
   with pytest.raises(ValueError, match='mbstd_group=3 does not divide'):
     configs.validate(config, 8)
-  config = _smoke()
+  config = stylegan2_every_part()
   config.train.augment = 'translation'
   with pytest.raises(ValueError, match='ADA'):
     configs.validate(config, 8)
-  config = _smoke()
+  config = stylegan2_every_part()
   config.train.ada_pipeline = 'xyz'
   with pytest.raises(ValueError, match='xyz'):
     configs.validate(config, 8)
-  config = _smoke()
+  config = stylegan2_every_part()
   config.loss.name = 'hinge'
   with pytest.raises(ValueError, match='non_saturating'):
     configs.validate(config, 8)
