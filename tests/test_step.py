@@ -40,13 +40,25 @@ def _run(config, devices, num_steps=3, seed=0):
   return jax.device_get(state), history
 
 
-def _assert_trees_close(a, b, rtol, atol):
+def _assert_trees_close(a, b, rtol, atol, step_size=None):
+  """Every leaf of `a` close to `b`'s. With `step_size` (the rate of Adam, whose steps are at
+  most about that large), a leaf may hold one element in a thousand (at least one) that is
+  off by less than a step: Adam divides each gradient by its own running scale, so where a
+  gradient is at rounding level, the order of a sum over 1 or 8 devices (which differs between
+  CPUs) can change that element's step by a fraction of the rate. A sharding bug moves far more
+  of a leaf than that."""
   paths_a = jax.tree_util.tree_leaves_with_path(a)
   paths_b = jax.tree_util.tree_leaves_with_path(b)
   assert [p for p, _ in paths_a] == [p for p, _ in paths_b]
   for (path, x), (_, y) in zip(paths_a, paths_b):
-    np.testing.assert_allclose(np.asarray(x, np.float64), np.asarray(y, np.float64),
-                               rtol=rtol, atol=atol, err_msg=jax.tree_util.keystr(path))
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    name = jax.tree_util.keystr(path)
+    if step_size is not None:
+      off = np.abs(x - y) > atol + rtol * np.abs(y)
+      assert off.sum() <= max(1, x.size // 1000), (name, int(off.sum()), x.size)
+      np.testing.assert_array_less(np.abs(x - y)[off], step_size, err_msg=name)
+      x, y = x[~off], y[~off]
+    np.testing.assert_allclose(x, y, rtol=rtol, atol=atol, err_msg=name)
 
 
 CASES = {
@@ -104,11 +116,13 @@ def test_one_device_equals_eight(case):
     assert m1.keys() == m8.keys()
     for key in m1:
       np.testing.assert_allclose(m1[key], m8[key], rtol=2e-4, atol=1e-5, err_msg=key)
-  _assert_trees_close(state_1.players['g'].params, state_8.players['g'].params, rtol=1e-3, atol=1e-5)
-  _assert_trees_close(state_1.players['d'].params, state_8.players['d'].params, rtol=1e-3, atol=1e-5)
-  _assert_trees_close(state_1.players['g'].batch_stats, state_8.players['g'].batch_stats, rtol=1e-3, atol=1e-5)
-  _assert_trees_close(state_1.players['d'].batch_stats, state_8.players['d'].batch_stats, rtol=1e-3, atol=1e-5)
-  _assert_trees_close(state_1.ema, state_8.ema, rtol=1e-3, atol=1e-5)
+  lr = max(config.optim.g_lr, config.optim.d_lr)
+  for name in ('g', 'd'):
+    _assert_trees_close(state_1.players[name].params, state_8.players[name].params, rtol=1e-3,
+                        atol=1e-5, step_size=lr)
+    _assert_trees_close(state_1.players[name].batch_stats, state_8.players[name].batch_stats,
+                        rtol=1e-3, atol=1e-5)
+  _assert_trees_close(state_1.ema, state_8.ema, rtol=1e-3, atol=1e-5, step_size=lr)
   # ...and training did move the parameters (the comparison is not between two initial states).
   _, init = train.abstract_state(train.build(config)[1], parallel.make_mesh(jax.devices()[:1]))
   initial = jax.device_get(init(jax.random.PRNGKey(config.seed)))
