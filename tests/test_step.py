@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from jax.sharding import PartitionSpec as P
 
-from conftest import load_experiment
+from conftest import assert_metrics_close, assert_trees_close, load_experiment
 from gan_jax import configs, parallel, steps, train
 from gan_jax.families import gan
 from gan_jax.models import layers, mlp
@@ -38,27 +38,6 @@ def _run(config, devices, num_steps=3, seed=0):
     history.append(jax.device_get(metrics))
   state = train.sharded_refresh(config, family, mesh)(state)  # the EMA's own statistics
   return jax.device_get(state), history
-
-
-def _assert_trees_close(a, b, rtol, atol, step_size=None):
-  """Every leaf of `a` close to `b`'s. With `step_size` (the rate of Adam, whose steps are at
-  most about that large), a leaf may hold one element in a thousand (at least one) that is
-  off by less than a step: Adam divides each gradient by its own running scale, so where a
-  gradient is at rounding level, the order of a sum over 1 or 8 devices (which differs between
-  CPUs) can change that element's step by a fraction of the rate. A sharding bug moves far more
-  of a leaf than that."""
-  paths_a = jax.tree_util.tree_leaves_with_path(a)
-  paths_b = jax.tree_util.tree_leaves_with_path(b)
-  assert [p for p, _ in paths_a] == [p for p, _ in paths_b]
-  for (path, x), (_, y) in zip(paths_a, paths_b):
-    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
-    name = jax.tree_util.keystr(path)
-    if step_size is not None:
-      off = np.abs(x - y) > atol + rtol * np.abs(y)
-      assert off.sum() <= max(1, x.size // 1000), (name, int(off.sum()), x.size)
-      np.testing.assert_array_less(np.abs(x - y)[off], step_size, err_msg=name)
-      x, y = x[~off], y[~off]
-    np.testing.assert_allclose(x, y, rtol=rtol, atol=atol, err_msg=name)
 
 
 CASES = {
@@ -112,17 +91,14 @@ def test_one_device_equals_eight(case):
   state_1, metrics_1 = _run(config, jax.devices()[:1])
   state_8, metrics_8 = _run(config, jax.devices()[:8])
   assert int(state_1.step) == int(state_8.step) == 3
-  for m1, m8 in zip(metrics_1, metrics_8):
-    assert m1.keys() == m8.keys()
-    for key in m1:
-      np.testing.assert_allclose(m1[key], m8[key], rtol=2e-4, atol=1e-5, err_msg=key)
+  assert_metrics_close(metrics_1, metrics_8, rtol=2e-4, atol=1e-5)
   lr = max(config.optim.g_lr, config.optim.d_lr)
   for name in ('g', 'd'):
-    _assert_trees_close(state_1.players[name].params, state_8.players[name].params, rtol=1e-3,
-                        atol=1e-5, step_size=lr)
-    _assert_trees_close(state_1.players[name].batch_stats, state_8.players[name].batch_stats,
-                        rtol=1e-3, atol=1e-5)
-  _assert_trees_close(state_1.ema, state_8.ema, rtol=1e-3, atol=1e-5, step_size=lr)
+    assert_trees_close(state_1.players[name].params, state_8.players[name].params, rtol=1e-3,
+                       atol=1e-5, step_size=lr)
+    assert_trees_close(state_1.players[name].batch_stats, state_8.players[name].batch_stats,
+                       rtol=1e-3, atol=1e-5)
+  assert_trees_close(state_1.ema, state_8.ema, rtol=1e-3, atol=1e-5, step_size=lr)
   # ...and training did move the parameters (the comparison is not between two initial states).
   _, init = train.abstract_state(train.build(config)[1], parallel.make_mesh(jax.devices()[:1]))
   initial = jax.device_get(init(jax.random.PRNGKey(config.seed)))
@@ -190,11 +166,11 @@ def test_simultaneous_updates_take_g_against_the_discriminator_the_step_started_
     return state
   sim_slow, sim_fast = one_step('simultaneous', 1e-4), one_step('simultaneous', 0.1)
   alt_slow, alt_fast = one_step('alternating', 1e-4), one_step('alternating', 0.1)
-  _assert_trees_close(sim_slow.players['g'].params, sim_fast.players['g'].params, rtol=0, atol=1e-7)
+  assert_trees_close(sim_slow.players['g'].params, sim_fast.players['g'].params, rtol=0, atol=1e-7)
   diff = jax.tree.map(lambda x, y: float(np.abs(x - y).max()), alt_slow.players['g'].params,
                       alt_fast.players['g'].params)
   assert max(jax.tree.leaves(diff)) > 1e-5
-  _assert_trees_close(sim_fast.players['d'].params, alt_fast.players['d'].params, rtol=0, atol=1e-7)
+  assert_trees_close(sim_fast.players['d'].params, alt_fast.players['d'].params, rtol=0, atol=1e-7)
 
 
 def test_g_steps_take_that_many_generator_updates_after_the_same_discriminator_update():
@@ -210,7 +186,7 @@ def test_g_steps_take_that_many_generator_updates_after_the_same_discriminator_u
   assert (int(once.players['g'].step), int(twice.players['g'].step), int(twice.players['d'].step)) == (1, 2, 1)
   diff = jax.tree.map(lambda x, y: float(np.abs(x - y).max()), once.players['g'].params, twice.players['g'].params)
   assert max(jax.tree.leaves(diff)) > 1e-6
-  _assert_trees_close(once.players['d'].params, twice.players['d'].params, rtol=0, atol=0)
+  assert_trees_close(once.players['d'].params, twice.players['d'].params, rtol=0, atol=0)
   assert m1['d_loss'] == m2['d_loss'] and m1['g_loss'] != m2['g_loss']
 
 
@@ -233,10 +209,10 @@ def test_generate_per_slot_normalises_each_slot_over_its_own_examples():
   assert float(jnp.abs(fake - whole).max()) > 1e-2
   # The running statistics take the mean of the three updates, as PacGAN's code.
   expected = jax.tree.map(lambda *s: np.mean(s, axis=0), *[u['batch_stats'] for _, u in runs])
-  _assert_trees_close(stats, expected, rtol=1e-6, atol=1e-7)
-  _assert_trees_close(whole_stats, g.apply(variables, z, train=True,
-                                           mutable=['batch_stats'])[1]['batch_stats'],
-                      rtol=0, atol=0)
+  assert_trees_close(stats, expected, rtol=1e-6, atol=1e-7)
+  assert_trees_close(whole_stats, g.apply(variables, z, train=True,
+                                          mutable=['batch_stats'])[1]['batch_stats'],
+                     rtol=0, atol=0)
 
 
 def test_slot_norm_changes_nothing_for_a_generator_without_batch_norm():
@@ -250,8 +226,8 @@ def test_slot_norm_changes_nothing_for_a_generator_without_batch_norm():
     return state, metrics[-1]
   (joint, m_joint), (slot, m_slot) = one_step('batch', 'none'), one_step('slot', 'none')
   np.testing.assert_allclose(m_slot['d_loss'], m_joint['d_loss'], rtol=1e-5)
-  _assert_trees_close(slot.players['g'].params, joint.players['g'].params, rtol=1e-4, atol=1e-6)
-  _assert_trees_close(slot.players['d'].params, joint.players['d'].params, rtol=1e-4, atol=1e-6)
+  assert_trees_close(slot.players['g'].params, joint.players['g'].params, rtol=1e-4, atol=1e-6)
+  assert_trees_close(slot.players['d'].params, joint.players['d'].params, rtol=1e-4, atol=1e-6)
   # With batch norm the two settings are different steps.
   (joint, m_joint), (slot, m_slot) = one_step('batch', 'batch'), one_step('slot', 'batch')
   assert abs(float(m_slot['g_loss'] - m_joint['g_loss'])) > 1e-6
@@ -262,7 +238,7 @@ def test_ema_off_keeps_ema_equal_to_params():
   config.train.ema_decay = 0.0
   config.train.batch_size = 16
   state, _ = _run(config, jax.devices()[:2], num_steps=2)
-  _assert_trees_close(state.ema['g'].params, state.players['g'].params, rtol=0, atol=0)
+  assert_trees_close(state.ema['g'].params, state.players['g'].params, rtol=0, atol=0)
   config.train.ema_decay = 0.9
   state, _ = _run(config, jax.devices()[:2], num_steps=2)
   diff = jax.tree.map(lambda x, y: float(np.abs(x - y).max()), state.ema['g'].params, state.players['g'].params)
@@ -315,7 +291,7 @@ def test_cpu_convolutions_option_moves_convolutions_off_ynnpack_and_keeps_the_st
   state_d, metrics_d = _run(config, jax.devices()[:1], num_steps=2)
   for me, md in zip(metrics_e, metrics_d):
     np.testing.assert_allclose(me['d_loss'], md['d_loss'], rtol=1e-4)
-  _assert_trees_close(state_e.players['g'].params, state_d.players['g'].params, rtol=1e-3, atol=1e-5)
+  assert_trees_close(state_e.players['g'].params, state_d.players['g'].params, rtol=1e-3, atol=1e-5)
 
 
 def test_cpu_convolutions_rejects_unknown_names_and_unsupported_options(monkeypatch):
@@ -360,8 +336,8 @@ def test_the_generators_random_stream_is_per_example_and_device_count_free():
     results.append(jax.device_get((state, metrics)))
   (state_1, metrics_1), (state_8, metrics_8) = results
   np.testing.assert_allclose(metrics_1['g_loss'], metrics_8['g_loss'], rtol=1e-5)
-  _assert_trees_close(state_1.players['g'].params, state_8.players['g'].params, rtol=1e-4,
-                      atol=1e-6)
+  assert_trees_close(state_1.players['g'].params, state_8.players['g'].params, rtol=1e-4,
+                     atol=1e-6)
   # The stream is used: without it (inference mode, no dropout) G gives other samples.
   z = jnp.ones((4, 2))
   variables = {'params': state_1.players['g'].params, 'batch_stats': {}}
