@@ -36,9 +36,9 @@ def load_experiment(name: str, arg: str | None = 'smoke'):
 
 
 def stylegan2_every_part():
-  """The stylegan2_digits smoke config with the parts its experiment turns off turned back on:
-  unconditional, with path-length regularisation and style mixing (the experiment is the
-  conditional `cifar` configuration, which has neither). tests/test_stylegan2.py and
+  """The stylegan2_digits smoke config, unconditional, with path-length regularisation and
+  style mixing set here (the experiment has both on, but tests should not follow its defaults
+  when they change). tests/test_stylegan2.py and
   tests/test_project.py share it, and with it their compiled programs; tests of the
   conditional game set `model.conditional` themselves."""
   config = load_experiment('stylegan2_digits')
